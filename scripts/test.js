@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// Runs every compiled test file with node's own test runner. Node 20's --test does not expand
+// globs, so the file list is built here; ABLATE_TEST_FILTER narrows it (a substring of the path).
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function walk(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.test.js') ? [join(dir, e.name)] : [],
+  );
+}
+const filter = process.env.ABLATE_TEST_FILTER ?? '';
+const files = walk('dist/test').filter((f) => f.includes(filter)).sort();
+if (files.length === 0) {
+  console.error(`no test files under dist/test matching "${filter}"`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], {
+  stdio: 'inherit',
+});
+process.exit(r.status ?? 1);
