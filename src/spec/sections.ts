@@ -1,0 +1,271 @@
+// One zod schema per spec section. Defaults and descriptions live here and nowhere else: the
+// TypeScript types, the JSON Schema for editors and docs/spec-reference.md are all derived from it.
+import { z } from 'zod';
+
+const int = (d: string) => z.number().int().describe(d);
+const posInt = (d: string) => z.number().int().positive().describe(d);
+
+export const CROPS = ['border', 'center', 'squish'] as const;
+export const BACKENDS = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+
+export const datasetSchema = z
+  .strictObject({
+    source: z
+      .enum(['folder', 'shapes', 'mnist'])
+      .default('shapes')
+      .describe(
+        'Where images come from: `folder` (root/<class>/<files>, or root/train and root/val), `shapes` (generated, seeded synthetic set built to separate the crop strategies), `mnist` (the 10,000 digits the mnist package ships, 28×28×1).',
+      ),
+    path: z
+      .string()
+      .optional()
+      .describe('Folder of the dataset. Required for `folder`; for `shapes` where the generated files go (default: inside the cache).'),
+    count: posInt('Number of images to generate for `shapes` (all classes together).').default(600),
+    classes: z.array(z.string()).optional().describe('Use only these classes (names as in the folder or the generator).'),
+    valFraction: z.number().gt(0).lt(1).default(0.2).describe('Fraction held out for validation when the dataset has no train/val folders.'),
+    limit: z
+      .strictObject({
+        train: posInt('At most this many training images.').optional(),
+        val: posInt('At most this many validation images.').optional(),
+      })
+      .optional()
+      .describe('Per-split caps, applied after the seeded split.'),
+    maxPixels: posInt('Images with more pixels than this are skipped as bad files.').default(50_000_000),
+    maxBadFraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.05)
+      .describe('The ingest fails when more than this fraction of files cannot be read (they are always listed in the manifest).'),
+    targets: z
+      .union([
+        z.strictObject({ kind: z.literal('file'), path: z.string().describe('JSON file mapping class name → vector.') }),
+        z.strictObject({ kind: z.literal('attributes').describe('Generated attribute embedding (shapes only).') }),
+      ])
+      .optional()
+      .describe('Per-class target vectors for embedding training with a cosine loss.'),
+  })
+  .superRefine((d, ctx) => {
+    if (d.source === 'folder' && !d.path) ctx.addIssue({ code: 'custom', path: ['path'], message: 'is required when dataset.source is folder' });
+  })
+  .describe('The data: where it comes from and how it is split.');
+
+export const preprocessSchema = z
+  .strictObject({
+    size: z
+      .union([posInt('Side in pixels.'), z.array(posInt('Side in pixels.')).min(1)])
+      .default(64)
+      .describe('Output side length (images are size×size). A list makes several sizes from one decode; the first is used for training.'),
+    crop: z
+      .enum(CROPS)
+      .default('center')
+      .describe(
+        'How a non-square image becomes square: `border` fits the longer side and pads with `fill` (letterbox; loses resolution), `center` fits the shorter side and cuts the centre (loses the edges), `squish` resizes both sides (loses the aspect ratio).',
+      ),
+    fill: z
+      .union([z.string().regex(/^#[0-9a-fA-F]{6}$/), z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)])])
+      .default('#000000')
+      .describe('Padding colour for `border`, as "#rrggbb" or [r, g, b].'),
+    centerFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(1)
+      .describe('For `center`: resize to size/centerFraction, then crop size×size (0.875 is the classic ImageNet eval crop).'),
+    kernel: z
+      .enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3'])
+      .default('lanczos3')
+      .describe('Resampling kernel. Fixed and recorded: interpolation alone moves accuracy by about 1%.'),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3).describe('1 for grayscale, 3 for RGB.'),
+    flip: z.boolean().default(false).describe('Also store a horizontally flipped copy of every training image.'),
+    downscale: z
+      .union([z.literal(2), z.literal(4)])
+      .optional()
+      .describe('For super-resolution: also store inputs downscaled by this factor (targets are the size×size images).'),
+    normalize: z
+      .enum(['unit', 'symmetric', 'imagenet'])
+      .default('unit')
+      .describe('uint8 → float: `unit` is [0, 1], `symmetric` is [-1, 1] (GANs with tanh), `imagenet` subtracts the ImageNet mean and divides by its std.'),
+    chunk: posInt('Images per Zarr chunk on disk (the loader shuffles chunks, then within a buffer).').default(32),
+    workers: posInt('Preprocessing worker threads (default: number of cores).').optional(),
+  })
+  .describe('Turning source images into fixed-size arrays: the crop ablation lives here.');
+
+const layerRef = z.union([z.string(), z.number().int()]);
+
+export const modelSchema = z
+  .strictObject({
+    base: z
+      .strictObject({
+        arch: z.enum(['convnet', 'resnet']).default('resnet').describe('Built-in architecture (layer names are stable, e.g. `stage3_block2_out`).'),
+        width: posInt('Filters in the first stage; later stages double it.').default(16),
+        path: z.string().optional().describe('A TF.js LayersModel on disk (folder or model.json) to use instead of a built-in architecture.'),
+        pretrain: z
+          .strictObject({
+            source: z.enum(['shapes', 'mnist']).default('shapes').describe('Source task the base is trained on before the cut.'),
+            classes: z.array(z.string()).optional().describe('Subset of source classes to pretrain on.'),
+            epochs: posInt('Pretraining epochs.').default(3),
+            lr: z.number().positive().default(1e-3).describe('Pretraining learning rate (Adam).'),
+          })
+          .optional()
+          .describe('Train the built-in base on a source task first (a cached stage), so transfer works without downloaded weights.'),
+      })
+      .prefault({})
+      .describe('The network whose features are used (the whole classifier when there is no cut).'),
+    cut: layerRef
+      .optional()
+      .describe('Transfer cut point: a layer name, an index (negative counts from the end), `before-last-downsample` or `before-head`. Unset: train the whole network.'),
+    pool: posInt('Average-pool the cut activations by this factor (spatial size / pool) to shrink them.').optional(),
+    head: z
+      .strictObject({
+        kind: z.enum(['linear', 'mlp']).default('linear').describe('Head on top of the cut: `linear` or a one-hidden-layer `mlp`.'),
+        units: posInt('Hidden units of the mlp head.').default(128),
+        activation: z.enum(['relu', 'elu', 'gelu', 'tanh', 'sigmoid']).default('relu').describe('Activation of the mlp hidden layer.'),
+        dropout: z.number().min(0).lt(1).default(0).describe('Dropout before the output layer.'),
+      })
+      .prefault({})
+      .describe('The trainable head.'),
+    trainable: z
+      .union([z.enum(['head', 'all']), z.strictObject({ from: z.string().describe('First trainable layer name.') })])
+      .default('head')
+      .describe('`head` trains on cached activations; `all` or `{from: layer}` fine-tunes the stacked model end to end.'),
+    superres: z
+      .strictObject({
+        blocks: posInt('Residual blocks.').default(4),
+        filters: posInt('Filters per convolution.').default(32),
+      })
+      .prefault({})
+      .describe('The fully convolutional super-resolution network (task: super-resolution).'),
+  })
+  .describe('The network: base, cut point, head and what trains.');
+
+const weight = z.number().min(0).default(1).describe('Weight of this term in the total loss.');
+const featureNet = z
+  .strictObject({ path: z.string().describe('A TF.js LayersModel to use as the feature network.') })
+  .optional()
+  .describe('Feature network for the term; default: the (pretrained) model.base.');
+const layeredTerm = {
+  weight,
+  network: featureNet,
+  layers: z.array(layerRef).min(1).describe('Layers of the feature network whose activations are compared.'),
+  weights: z.array(z.number().min(0)).optional().describe('One weight per layer (same length as `layers`); default all 1.'),
+};
+
+// The length check sits on the term itself so it is reported even when other parts of the spec
+// are invalid (zod skips a parent's refinements once a child has failed).
+const checkLayerWeights = (t: { layers: unknown[]; weights?: number[] | undefined }, ctx: z.RefinementCtx) => {
+  if (t.weights && t.weights.length !== t.layers.length) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['weights'],
+      message: `has ${t.weights.length} weight${t.weights.length === 1 ? '' : 's'} but layers has ${t.layers.length}; give one weight per layer`,
+    });
+  }
+};
+
+export const lossTermSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('crossentropy').describe('Softmax cross-entropy on class labels.'), weight, smoothing: z.number().min(0).lt(1).default(0).describe('Label smoothing.') }),
+  z.strictObject({ kind: z.literal('mse').describe('Mean squared error to the target.'), weight }),
+  z.strictObject({ kind: z.literal('mae').describe('Mean absolute error to the target.'), weight }),
+  z.strictObject({ kind: z.literal('cosine').describe('1 − cosine similarity to the class target vector.'), weight }),
+  z.strictObject({ kind: z.literal('pixel').describe('Pixel loss between prediction and target image.'), weight, distance: z.enum(['mse', 'mae']).default('mse').describe('Pixel distance.') }),
+  z
+    .strictObject({ kind: z.literal('content').describe('Perceptual content loss over several feature-network layers.'), ...layeredTerm, distance: z.enum(['mse', 'cosine']).default('mse').describe('Distance between activations.') })
+    .superRefine((t, ctx) => checkLayerWeights(t, ctx)),
+  z.strictObject({ kind: z.literal('style').describe('Gram-matrix style loss over several feature-network layers.'), ...layeredTerm }).superRefine((t, ctx) => checkLayerWeights(t, ctx)),
+]);
+
+export const lossSchema = z
+  .strictObject({
+    terms: z.array(lossTermSchema).min(1).default([{ kind: 'crossentropy', weight: 1, smoothing: 0 }]).describe('Weighted terms; the total is their weighted sum, and each is logged on its own.'),
+  })
+  .describe('The loss: a weighted sum of terms.');
+
+export const trainSchema = z
+  .strictObject({
+    epochs: posInt('Passes over the training set.').default(5),
+    steps: posInt('Stop after this many optimizer steps (for GANs: generator steps). Overrides epochs when set.').optional(),
+    batchSize: posInt('Samples per step.').default(32),
+    optimizer: z.enum(['sgd', 'adam', 'rmsprop']).default('adam').describe('Optimizer.'),
+    lr: z.number().positive().default(1e-3).describe('Learning rate.'),
+    momentum: z.number().min(0).lt(1).default(0.9).describe('Momentum for sgd and rmsprop.'),
+    schedule: z
+      .strictObject({
+        kind: z.enum(['constant', 'step', 'cosine', 'exponential']).default('constant').describe('Learning-rate schedule.'),
+        every: posInt('`step`: decay every this many epochs.').default(1),
+        gamma: z.number().positive().max(1).default(0.5).describe('`step`/`exponential`: multiply the rate by this.'),
+        warmupSteps: int('Linear warm-up steps from 0 to lr.').min(0).default(0),
+      })
+      .prefault({})
+      .describe('How the learning rate changes over training.'),
+    backend: z
+      .enum(BACKENDS)
+      .default('auto')
+      .describe('TF.js backend: `auto` picks the fastest installed (node-gpu, node, wasm, cpu); naming one that is not installed is an error.'),
+    logEvery: posInt('Log step metrics every this many steps.').default(20),
+    checkpointEvery: posInt('Save a checkpoint every this many epochs (a rerun resumes from the last).').default(1),
+  })
+  .describe('The training loop.');
+
+export const criticSchema = z
+  .strictObject({
+    steps: posInt('Critic (discriminator) steps per generator step.').default(1),
+    warmup: z
+      .strictObject({
+        steps: posInt('Critic steps per generator step during warm-up.'),
+        generatorSteps: posInt('Warm-up lasts while the generator step is below this.'),
+      })
+      .optional()
+      .describe('More critic steps at the start (WGAN reference: 100 while generator step < 25).'),
+    periodic: z
+      .strictObject({
+        steps: posInt('Critic steps on periodic generator steps.'),
+        every: posInt('On every generator step divisible by this (step 0 included).'),
+      })
+      .optional()
+      .describe('Periodic extra critic steps (WGAN reference: 100 every 500 generator steps).'),
+    clip: z.number().positive().optional().describe('Clip critic weights to ±clip before every critic step (WGAN).'),
+  })
+  .describe('The discriminator schedule.');
+
+export const ganSchema = z
+  .strictObject({
+    kind: z.enum(['gan', 'dcgan', 'wgan']).default('dcgan').describe('`gan` (dense, cross-entropy), `dcgan` (convolutional), `wgan` (critic with weight clipping).'),
+    latent: posInt('Size of the noise vector.').default(100),
+    critic: criticSchema.prefault({}),
+    bootstrap: int('Discriminator-only batches before the loop (dcgan).').min(0).default(0),
+    sampleEvery: posInt('Write a sample grid every this many generator steps.').default(100),
+    samples: posInt('Generated samples for the quality score.').default(1000),
+  })
+  .describe('GAN training (task: gan).');
+
+export const evaluateSchema = z
+  .strictObject({
+    topK: posInt('k of the top-k accuracy.').default(5),
+    nearest: z
+      .strictObject({
+        k: posInt('Neighbours returned per query.').default(5),
+        approximate: z.boolean().default(true).describe('Also search with an approximate (HNSW) index and report its recall against exact search.'),
+      })
+      .optional()
+      .describe('Nearest-neighbour evaluation of predicted vectors (embedding targets).'),
+    every: posInt('Evaluate on the validation set every this many epochs.').default(1),
+    quality: z.boolean().default(true).describe('GANs: compute the sample-quality score (Fréchet distance and class coverage).'),
+  })
+  .describe('What is measured on the validation set.');
+
+export const trackSchema = z
+  .strictObject({
+    uri: z.string().optional().describe('Tracking store: a folder (default `runs`) or an MLflow server http(s)://…; MLFLOW_TRACKING_URI overrides the default.'),
+    experiment: z.string().optional().describe('MLflow experiment name (default: the spec name).'),
+    runName: z.string().optional().describe('Run name shown in MLflow (default: generated from the spec name and overrides).'),
+    tags: z.record(z.string(), z.string()).default({}).describe('Extra tags for every run.'),
+  })
+  .describe('Where runs are recorded.');
+
+export const cacheSchema = z
+  .strictObject({
+    dir: z.string().default('runs/.cache').describe('Stage cache folder, shared by every run and sweep trial.'),
+    enabled: z.boolean().default(true).describe('Set false to recompute every stage (benchmarks).'),
+  })
+  .describe('The stage cache.');
