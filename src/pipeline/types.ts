@@ -3,7 +3,8 @@
 // from the stage's `slice` of the spec, its `identity` and the keys of its inputs.
 import type { ExperimentSpec } from '../spec/schema.js';
 
-export const STAGE_KINDS = ['ingest', 'preprocess', 'pretrain', 'features', 'train', 'evaluate'] as const;
+// `scorer` is the small MNIST classifier behind the GAN quality score (a cached stage like pretrain).
+export const STAGE_KINDS = ['ingest', 'preprocess', 'pretrain', 'scorer', 'features', 'train', 'evaluate'] as const;
 export type StageKind = (typeof STAGE_KINDS)[number];
 
 /** One node of the compiled pipeline. */
