@@ -60,6 +60,10 @@ export interface StageImpl {
   kind: StageKind;
   /** Bumped when the stage's code changes what it writes; part of the key. */
   version: number;
+  /** Upstream stages read through ctx.input(); those not enabled for a spec are dropped. */
+  inputs: StageKind[];
+  /** False for train/evaluate: they work in a stable folder (checkpoints) and log to the run. */
+  cacheable: boolean;
   /** The part of the resolved spec that determines this stage's output. */
   slice(spec: ExperimentSpec): unknown;
   /** Extra key material found by looking at the world (e.g. file list, sizes, mtimes). */
