@@ -1,0 +1,119 @@
+// From a sweep file and command-line arguments to trials that are ready to launch: every trial's
+// spec is resolved and validated before anything runs, so a typo in one grid value fails the
+// sweep at once, located in the sweep file, instead of at 3 a.m. in trial 7.
+import { basename, relative } from 'node:path';
+import { type LoadedSpec, type LoadedSweep, loadSweep, resolveSpec } from '../spec/load.js';
+import { shortHash } from '../spec/hash.js';
+import { SpecError, type SpecIssue } from '../spec/issues.js';
+import { locate, readYamlLayer } from '../spec/source.js';
+import type { SweepSpec } from '../spec/schema.js';
+import { parseCliSweepArgs } from './cli-axes.js';
+import { type AxisInfo, expandSweep, type TrialOverride, type TrialPlan } from './expand.js';
+
+export interface BuiltTrial extends TrialPlan {
+  spec: LoadedSpec['spec'];
+  /** sha256 of the resolved spec: what resume matches on. */
+  hash: string;
+}
+
+export interface BuiltSweep {
+  /** `<name>-<8 hex>`, derived from the trials' specs: the same sweep gets the same id. */
+  id: string;
+  name: string;
+  file: string;
+  sweep: SweepSpec;
+  axes: AxisInfo[];
+  trials: BuiltTrial[];
+  /** The base spec with the sweep-wide overrides: what `compare` diffs each trial against. */
+  base: LoadedSpec;
+  /** Trials dropped because they resolved to the same spec as an earlier one. */
+  duplicates: { index: number; name: string; sameAs: string }[];
+  /** Command-line arguments that were neither axes nor overrides of a field (e.g. none). */
+  cliArgs: string[];
+}
+
+export function sweepName(sweep: SweepSpec, file: string): string {
+  return sweep.name ?? basename(file).replace(/\.sweep\.ya?ml$|\.ya?ml$/, '');
+}
+
+/** The id depends only on what will run, so rerunning the same command resumes the same sweep. */
+export function sweepId(name: string, hashes: readonly string[]): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'sweep';
+  return `${slug}-${shortHash({ name, trials: hashes }).slice(0, 8)}`;
+}
+
+export function buildSweep(file: string, cliArgs: readonly string[] = []): BuiltSweep {
+  const loaded = loadSweep(file);
+  return buildFromLoaded(loaded, cliArgs);
+}
+
+export function buildFromLoaded(loaded: LoadedSweep, cliArgs: readonly string[]): BuiltSweep {
+  const { sweep } = loaded;
+  const cli = parseCliSweepArgs(cliArgs);
+  const expansion = expandSweep(sweep, cli);
+  const locateInSweep = sweepLocator(loaded.file);
+  const issues = new Map<string, SpecIssue>();
+  const trials: BuiltTrial[] = [];
+  for (const t of expansion.trials) {
+    try {
+      const r = resolveSpec(loaded.base.data, loaded.base.layers, t.overrides.map((o) => o.text), loaded.base.file);
+      trials.push({ ...t, spec: r.spec, hash: r.hash });
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      for (const issue of e.issues) {
+        const located = relocate(issue, t.overrides, locateInSweep);
+        issues.set(`${located.file}:${located.line}:${located.col} ${located.path} ${located.message}`, located);
+      }
+    }
+  }
+  if (issues.size > 0) throw new SpecError([...issues.values()]);
+
+  const base = resolveSpec(
+    loaded.base.data,
+    loaded.base.layers,
+    expansion.trials[0]?.overrides.filter((o) => o.origin.kind === 'sweep' && o.origin.at[0] === 'overrides').map((o) => o.text) ?? [],
+    loaded.base.file,
+  );
+
+  const duplicates: BuiltSweep['duplicates'] = [];
+  const unique: BuiltTrial[] = [];
+  for (const t of trials) {
+    const first = unique.find((u) => u.hash === t.hash);
+    if (first) duplicates.push({ index: t.index, name: t.name, sameAs: first.name });
+    else unique.push({ ...t, index: unique.length });
+  }
+  const name = sweepName(sweep, loaded.file);
+  return {
+    id: sweepId(name, unique.map((t) => t.hash)),
+    name,
+    file: loaded.file,
+    sweep,
+    axes: expansion.axes,
+    trials: unique,
+    base,
+    duplicates,
+    cliArgs: [...cliArgs],
+  };
+}
+
+type Locator = (at: (string | number)[]) => { file: string; line: number; col: number };
+
+function sweepLocator(file: string): Locator {
+  const rel = relative(process.cwd(), file);
+  const shown = rel && !rel.startsWith('..') ? rel : file;
+  const { layer } = readYamlLayer(file, shown);
+  return (at) => {
+    if (!layer) return { file: shown, line: 0, col: 0 };
+    return { file: layer.file, ...locate(layer, at).at };
+  };
+}
+
+/** An issue found at `override "grid value"` is moved to where the sweep file wrote the value. */
+function relocate(issue: SpecIssue, overrides: TrialOverride[], locateInSweep: Locator): SpecIssue {
+  const m = /^override "(.*)"$/s.exec(issue.file);
+  if (!m) return issue;
+  const o = overrides.find((x) => x.text === m[1]);
+  if (!o) return issue;
+  if (o.origin.kind === 'cli') return { ...issue, file: `override "${o.origin.text}"` };
+  return { ...issue, ...locateInSweep(o.origin.at) };
+}
