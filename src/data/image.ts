@@ -2,7 +2,7 @@
 // copy into a caller-owned slot of a preallocated buffer. Border padding done this way avoids
 // sharp's extend() (which measured as the slowest of the three crops), and the single call lets
 // libjpeg's shrink-on-load decode large JPEGs at 1/2, 1/4 or 1/8 scale.
-import sharp from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import { type Crop, type CropPlan, planCrop } from './geometry.js';
 import { probe, sniffUnsupported } from './probe.js';
 
@@ -50,7 +50,7 @@ export async function processImage(src: ImageSource, job: ImageJob, outs: Uint8A
   let width: number;
   let height: number;
   let orientation = 1;
-  let img: sharp.Sharp;
+  let img: Sharp;
   if (src.raw) {
     ({ width, height } = src.raw);
     img = sharp(data, { raw: src.raw });
@@ -158,7 +158,7 @@ export function fillSlots(buf: Uint8Array, fill: readonly number[], C: number): 
   }
 }
 
-function toChannels(out: Buffer, info: sharp.OutputInfo, w: number, h: number, C: number): Uint8Array {
+function toChannels(out: Buffer, info: OutputInfo, w: number, h: number, C: number): Uint8Array {
   if (info.width !== w || info.height !== h) throw new Error(`sharp returned ${info.width}×${info.height}, expected ${w}×${h}`);
   if (info.channels === C) return out;
   // A grey source asked for RGB: replicating the band is exact and cheaper than a colourspace op.
