@@ -63,7 +63,7 @@ export const preprocessSchema = z
         'How a non-square image becomes square: `border` fits the longer side and pads with `fill` (letterbox; loses resolution), `center` fits the shorter side and cuts the centre (loses the edges), `squish` resizes both sides (loses the aspect ratio).',
       ),
     fill: z
-      .union([z.string().regex(/^#[0-9a-fA-F]{6}$/), z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)])])
+      .union([z.string().regex(/^#[0-9a-fA-F]{6}$/, 'expected a colour "#rrggbb" (e.g. "#000000") or [r, g, b]'), z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)])])
       .default('#000000')
       .describe('Padding colour for `border`, as "#rrggbb" or [r, g, b].'),
     centerFraction: z

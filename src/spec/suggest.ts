@@ -15,9 +15,31 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+// Names other tools use for the same thing (timm says "squash", others "letterbox").
+const SYNONYMS: Record<string, string> = {
+  letterbox: 'border',
+  pad: 'border',
+  padding: 'border',
+  squash: 'squish',
+  stretch: 'squish',
+  crop: 'center',
+  centercrop: 'center',
+  ce: 'crossentropy',
+  xent: 'crossentropy',
+  categorical_crossentropy: 'crossentropy',
+  l2: 'mse',
+  l1: 'mae',
+  gpu: 'node-gpu',
+};
+
 /** The closest candidate within a typo's reach, or undefined. */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   const low = input.toLowerCase();
+  const syn = SYNONYMS[low.replace(/[\s-]/g, '')];
+  if (syn !== undefined && candidates.includes(syn)) return syn;
+  // "gpu" → "node-gpu": a whole part of a hyphenated name beats a one-letter edit of another name.
+  const byPart = candidates.find((c) => c.toLowerCase().split(/[-_.]/).includes(low));
+  if (byPart !== undefined && low.length >= 3) return byPart;
   let best: string | undefined;
   let bestD = Number.POSITIVE_INFINITY;
   for (const c of candidates) {

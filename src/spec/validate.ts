@@ -90,6 +90,20 @@ export function toSpecIssues(schema: z.ZodType, error: z.ZodError, data: unknown
         push(path, got === undefined ? 'is required' : `expected ${issue.expected}, got ${describe(got)}`);
         break;
       }
+      case 'too_small':
+      case 'too_big': {
+        const got = valueAt(data, path);
+        const small = issue.code === 'too_small';
+        const bound = Number(small ? (issue as { minimum: number | bigint }).minimum : (issue as { maximum: number | bigint }).maximum);
+        const incl = issue.inclusive !== false;
+        if (issue.origin === 'array') {
+          push(path, small ? `needs at least ${bound} item${bound === 1 ? '' : 's'}` : `takes at most ${bound} item${bound === 1 ? '' : 's'}`);
+        } else {
+          const op = small ? (incl ? '≥' : '>') : incl ? '≤' : '<';
+          push(path, `must be ${op} ${bound} (got ${describe(got)})`);
+        }
+        break;
+      }
       default:
         push(path, tidy(issue.message));
     }
