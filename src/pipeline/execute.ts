@@ -1,0 +1,195 @@
+// Running a compiled pipeline: cache hits are served, misses computed under a per-key lock into a
+// temp folder and committed by rename, the TF backend is started once before the first TF stage,
+// and everything is recorded in one tracked run that ends FINISHED, FAILED or KILLED.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { acquire } from '../cache/lock.js';
+import { commit, dropCorrupt, isComplete, makeTemp, MARKER } from '../cache/commit.js';
+import type { LoadedSpec } from '../spec/load.js';
+import { nullSink, type EventSink } from './events.js';
+import { cacheStatus, planPipeline, TF_STAGES, type PlanEntry } from './plan.js';
+import { createProgress, formatDuration } from './progress.js';
+import type { StageContext, StageKind, StageLogger } from './types.js';
+import { startTrackedRun, type ActiveRun, type RunOptionsTracking } from './tracking.js';
+
+export interface ExecuteOptions extends RunOptionsTracking {
+  events?: EventSink;
+  /** Where human-readable lines go (stderr by default, so stdout stays clean for scripts). */
+  out?: NodeJS.WriteStream;
+  signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  status: 'FINISHED' | 'FAILED' | 'KILLED';
+  runId?: string;
+  error?: Error;
+  stages: Array<{ kind: StageKind; key: string; status: 'hit' | 'computed' | 'ran'; seconds: number }>;
+}
+
+export class AbortedError extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'AbortedError';
+  }
+}
+
+function logger(out: NodeJS.WriteStream, run: ActiveRun | null): StageLogger & { lines: string[] } {
+  const lines: string[] = [];
+  const write = (level: string, m: string) => {
+    const line = level === 'warn' ? `warning: ${m}` : m;
+    lines.push(line);
+    out.write(`${line}\n`);
+    run?.appendLog(line);
+  };
+  return { lines, info: (m) => write('info', m), warn: (m) => write('warn', m) };
+}
+
+export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions = {}): Promise<ExecuteResult> {
+  const { spec } = loaded;
+  const events = opts.events ?? nullSink;
+  const out = opts.out ?? process.stderr;
+  const signal = opts.signal ?? new AbortController().signal;
+  const plan = await planPipeline(spec);
+  const missing = plan.filter((s) => s.missing);
+  if (missing.length > 0) throw new Error(missing.map((s) => s.missing).join('\n'));
+
+  const run = await startTrackedRun(loaded, plan, opts);
+  events.emit({ type: 'run', runId: run.id, experimentId: run.experimentId });
+  const log = logger(out, run);
+  const done: Map<StageKind, string> = new Map();
+  const result: ExecuteResult = { status: 'FINISHED', runId: run.id, stages: [] };
+  const temps: string[] = [];
+  try {
+    let backendReady = false;
+    for (const stage of plan) {
+      if (signal.aborted) throw new AbortedError();
+      if (!backendReady && TF_STAGES.has(stage.kind)) {
+        const { initBackend } = await import('../backend/index.js');
+        const b = await initBackend(spec.train.backend);
+        run.setTag('ablate.backend', b.name);
+        log.info(`backend: ${b.name}`);
+        backendReady = true;
+      }
+      const t0 = Date.now();
+      const status = await runStage(stage, { loaded, run, log, events, out, signal, done, temps });
+      const seconds = (Date.now() - t0) / 1000;
+      result.stages.push({ kind: stage.kind, key: stage.key, status, seconds });
+      events.emit({ type: 'stage', kind: stage.kind, status: status === 'hit' ? 'hit' : 'done', key: stage.key, seconds });
+      if (status !== 'hit') run.logMetric(`time_${stage.kind}_s`, seconds);
+    }
+    await run.end('FINISHED');
+  } catch (e) {
+    const err = e as Error;
+    const killed = err instanceof AbortedError || signal.aborted;
+    result.status = killed ? 'KILLED' : 'FAILED';
+    result.error = err;
+    await run.end(result.status, killed ? undefined : err);
+  } finally {
+    for (const t of temps) rmSync(t, { recursive: true, force: true });
+  }
+  events.emit({ type: 'end', status: result.status, ...(result.error && result.status === 'FAILED' ? { error: result.error.message } : {}) });
+  return result;
+}
+
+interface StageEnv {
+  loaded: LoadedSpec;
+  run: ActiveRun;
+  log: StageLogger;
+  events: EventSink;
+  out: NodeJS.WriteStream;
+  signal: AbortSignal;
+  done: Map<StageKind, string>;
+  temps: string[];
+}
+
+async function runStage(stage: PlanEntry, env: StageEnv): Promise<'hit' | 'computed' | 'ran'> {
+  const { spec } = env.loaded;
+  const impl = stage.impl!;
+  const useCache = stage.cacheable && spec.cache.enabled;
+  const tag = `${stage.kind} ${stage.key}`;
+  env.run.setTag(`ablate.stage.${stage.kind}`, stage.key);
+
+  const ctxFor = (outDir: string): StageContext => ({
+    spec,
+    stage,
+    out: outDir,
+    input: (kind) => {
+      const dir = env.done.get(kind);
+      if (!dir) throw new Error(`stage ${stage.kind} asked for input "${kind}", which is not part of this pipeline`);
+      return dir;
+    },
+    log: env.log,
+    progress: createProgress({ label: stage.kind, stream: env.out, events: env.events, kind: stage.kind }),
+    run: env.run,
+    signal: env.signal,
+  });
+
+  if (!stage.cacheable) {
+    // A stable work folder: checkpoints of an interrupted run are picked up by the rerun; the
+    // folder of a run that finished is cleared so a new run trains afresh.
+    if (isComplete(stage.dir)) rmSync(stage.dir, { recursive: true, force: true });
+    mkdirSync(stage.dir, { recursive: true });
+    env.events.emit({ type: 'stage', kind: stage.kind, status: 'start', key: stage.key });
+    env.log.info(`${tag}: running`);
+    await impl.run(ctxFor(stage.dir));
+    writeFileSync(join(stage.dir, MARKER), JSON.stringify({ key: stage.key, kind: stage.kind, createdAt: new Date().toISOString() }));
+    env.done.set(stage.kind, stage.dir);
+    return 'ran';
+  }
+
+  if (!useCache) {
+    const tmp = makeTemp(stage.dir);
+    env.temps.push(tmp);
+    env.events.emit({ type: 'stage', kind: stage.kind, status: 'start', key: stage.key });
+    env.log.info(`${tag}: computing (cache disabled)`);
+    await impl.run(ctxFor(tmp));
+    env.done.set(stage.kind, tmp);
+    await logManifest(env, stage, tmp);
+    return 'computed';
+  }
+
+  if (isComplete(stage.dir)) {
+    env.log.info(`${tag}: cache hit (${stage.dir})`);
+    env.done.set(stage.kind, stage.dir);
+    await logManifest(env, stage, stage.dir);
+    return 'hit';
+  }
+
+  const release = await acquire(`${stage.dir}.lock`, {
+    signal: env.signal,
+    onWait: (h) => {
+      env.events.emit({ type: 'stage', kind: stage.kind, status: 'wait', key: stage.key });
+      env.log.info(`${tag}: waiting for process ${h?.pid ?? '?'} that is computing it`);
+    },
+  });
+  try {
+    if (isComplete(stage.dir)) {
+      env.log.info(`${tag}: cache hit (computed by another run while we waited)`);
+      env.done.set(stage.kind, stage.dir);
+      await logManifest(env, stage, stage.dir);
+      return 'hit';
+    }
+    if (dropCorrupt(stage.dir)) env.log.warn(`${tag}: removed an incomplete cache entry`);
+    const tmp = makeTemp(stage.dir);
+    env.temps.push(tmp);
+    env.events.emit({ type: 'stage', kind: stage.kind, status: 'start', key: stage.key });
+    env.log.info(`${tag}: computing`);
+    const t0 = Date.now();
+    await impl.run(ctxFor(tmp));
+    commit(tmp, stage.dir, { key: stage.key, kind: stage.kind, createdAt: new Date().toISOString(), seconds: (Date.now() - t0) / 1000 });
+    env.log.info(`${tag}: done in ${formatDuration((Date.now() - t0) / 1000)}`);
+    env.done.set(stage.kind, stage.dir);
+    await logManifest(env, stage, stage.dir);
+    return 'computed';
+  } finally {
+    release();
+  }
+}
+
+/** Stage manifests (e.g. the skipped-files list of preprocessing) travel with every run. */
+async function logManifest(env: StageEnv, stage: PlanEntry, dir: string): Promise<void> {
+  const manifest = join(dir, 'manifest.json');
+  if (existsSync(manifest)) await env.run.logArtifact(manifest, `stages/${stage.kind}`);
+}
+
+export { cacheStatus, planPipeline };
