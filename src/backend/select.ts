@@ -1,0 +1,158 @@
+// Picks the tfjs backend once per process: tfjs-node-gpu, then tfjs-node (both optional
+// dependencies), then wasm with the project's kernels, then pure-JS cpu.
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { registerWasmKernels } from './kernels/index.js';
+
+export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+export type BackendRequest = 'auto' | BackendName;
+export const BACKEND_ORDER: readonly BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+
+export interface BackendInfo {
+  /** What to show and tag runs with (`backend` tag). */
+  name: BackendName;
+  /** tfjs's own name for it: 'tensorflow' for both native ones, 'wasm' or 'cpu'. */
+  tfBackend: string;
+  requested: BackendRequest;
+  /** Faster backends that were tried first and why each was skipped. */
+  skipped: { name: BackendName; reason: string }[];
+  /** Human-readable detail, e.g. "SIMD, 1 thread" for wasm. */
+  detail: string;
+}
+
+/** Loads one backend and makes it current; throws (anything) when it cannot. Returns a detail string. */
+export type BackendLoader = () => Promise<string>;
+
+export const INSTALL_HINTS: Record<BackendName, string> = {
+  'node-gpu':
+    'npm install @tensorflow/tfjs-node-gpu@4.22.0 (Linux x64 with an NVIDIA GPU, driver, CUDA 11.2 and cuDNN 8.1; see docs/backends.md)',
+  node: 'npm install @tensorflow/tfjs-node@4.22.0 (prebuilt for Linux x64/arm64, macOS and Windows; see docs/backends.md)',
+  wasm: 'npm install @tensorflow/tfjs-backend-wasm@4.22.0 (a regular dependency of ablate: reinstall node_modules)',
+  cpu: 'npm install @tensorflow/tfjs@4.22.0',
+};
+
+export class BackendUnavailableError extends Error {
+  constructor(
+    readonly backend: BackendName,
+    readonly reason: string,
+  ) {
+    super(
+      `train.backend is "${backend}" but that backend could not be started: ${reason}. ` +
+        `Install it with: ${INSTALL_HINTS[backend]}; or set train.backend: auto to use the fastest available one.`,
+    );
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string };
+  return String(e?.message ?? err).split('\n')[0]!.slice(0, 300);
+}
+
+async function activate(name: string): Promise<void> {
+  // setBackend resolves false (and tfjs silently keeps the previous backend) when init fails.
+  const ok = await tf.setBackend(name);
+  if (!ok || tf.getBackend() !== name) throw new Error(`tf.setBackend('${name}') failed to initialise`);
+}
+
+function nativeLoader(pkg: string): BackendLoader {
+  return async () => {
+    try {
+      // A variable specifier: these optional packages have no types installed here.
+      await import(pkg);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      // "Not installed" only when the package itself is missing; a broken install (e.g. no
+      // tfjs_binding.node, missing libcudart) keeps its own message.
+      if (/MODULE_NOT_FOUND/.test(e?.code ?? '') && (e.message ?? '').includes(`'${pkg}'`)) {
+        throw new Error('not installed');
+      }
+      throw err;
+    }
+    await activate('tensorflow');
+    return pkg;
+  };
+}
+
+async function loadWasm(): Promise<string> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const req = createRequire(import.meta.url);
+  // The .wasm binaries sit next to the package's main file; in Node a path prefix works.
+  wasm.setWasmPaths(`${dirname(req.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
+  registerWasmKernels();
+  await activate('wasm');
+  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  return `${simd ? 'SIMD' : 'no SIMD'}, 1 thread`;
+}
+
+export const defaultLoaders: Record<BackendName, BackendLoader> = {
+  'node-gpu': nativeLoader('@tensorflow/tfjs-node-gpu'),
+  node: nativeLoader('@tensorflow/tfjs-node'),
+  wasm: loadWasm,
+  cpu: async () => {
+    registerWasmKernels();
+    await activate('cpu');
+    return 'pure JS';
+  },
+};
+
+/** Uncached selection; `loaders` lets tests simulate missing or broken backends. */
+export async function selectBackend(
+  requested: BackendRequest = 'auto',
+  loaders: Partial<Record<BackendName, BackendLoader>> = {},
+): Promise<BackendInfo> {
+  const load = { ...defaultLoaders, ...loaders };
+  if (requested !== 'auto' && !BACKEND_ORDER.includes(requested)) {
+    throw new Error(`unknown train.backend "${String(requested)}"; use one of auto, ${BACKEND_ORDER.join(', ')}`);
+  }
+  const candidates = requested === 'auto' ? BACKEND_ORDER : [requested];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of candidates) {
+    try {
+      const detail = await load[name]();
+      return { name, tfBackend: tf.getBackend(), requested, skipped, detail };
+    } catch (err) {
+      if (requested !== 'auto') throw new BackendUnavailableError(name, describe(err));
+      skipped.push({ name, reason: describe(err) });
+    }
+  }
+  throw new Error(`no tfjs backend could be started: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+export function formatBackend(info: BackendInfo): string {
+  const skipped = info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
+  return `backend: ${info.name} (${info.detail})${skipped ? ` [skipped ${skipped}]` : ''}`;
+}
+
+const cache = new Map<BackendRequest, Promise<BackendInfo>>();
+let current: BackendInfo | undefined;
+
+/**
+ * Start-up entry point: `const { name } = await initBackend(spec.train.backend ?? 'auto')`, then tag
+ * runs with `backend=name`. Selects, prints one line to stderr, and memoises: calling it again with
+ * the same request returns the same result (and makes that backend current again if someone switched).
+ * Rejects with BackendUnavailableError (message says how to install) for a forced backend that is missing.
+ */
+export async function initBackend(
+  requested: BackendRequest = 'auto',
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<BackendInfo> {
+  let p = cache.get(requested);
+  if (!p) {
+    p = selectBackend(requested).then((info) => {
+      log(formatBackend(info));
+      return info;
+    });
+    cache.set(requested, p);
+  }
+  const info = await p;
+  if (tf.getBackend() !== info.tfBackend) await activate(info.tfBackend);
+  current = info;
+  return info;
+}
+
+/** The backend chosen by the last successful initBackend, if any. */
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}

@@ -1,0 +1,301 @@
+// The project's wasm kernels against tfjs's cpu kernels on random shapes, strides, paddings and
+// dilations, plus a check that no intermediate buffer is left behind on the wasm heap.
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend/index.js';
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const R = rng(20240605);
+const int = (lo: number, hi: number) => lo + Math.floor(R() * (hi - lo + 1));
+const values = (n: number) => Float32Array.from({ length: n }, () => R() * 2 - 1);
+
+async function on<T extends tf.TensorContainer>(backend: string, f: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  return tf.tidy(f);
+}
+
+function kernel(name: string, inputs: Record<string, tf.Tensor>, attrs: object): Float32Array {
+  const out = tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const v = out.dataSync() as Float32Array;
+  out.dispose();
+  return v;
+}
+
+function relErr(ref: ArrayLike<number>, got: ArrayLike<number>): number {
+  assert.equal(got.length, ref.length);
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(ref[i]! - got[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  return diff / scale;
+}
+
+/** A dilated filter is a dense one with zeros between the taps; lets cpu kernels without dilation support act as reference. */
+function dilateFilter(f: Float32Array, shape: number[], d: [number, number]): { v: Float32Array; shape: number[] } {
+  const [fh, fw, a, b] = shape as [number, number, number, number];
+  const eh = (fh - 1) * d[0] + 1;
+  const ew = (fw - 1) * d[1] + 1;
+  const v = new Float32Array(eh * ew * a * b);
+  for (let i = 0; i < fh; i++)
+    for (let j = 0; j < fw; j++)
+      for (let k = 0; k < a * b; k++) v[(i * d[0] * ew + j * d[1]) * a * b + k] = f[(i * fw + j) * a * b + k]!;
+  return { v, shape: [eh, ew, a, b] };
+}
+function undilateFilter(v: Float32Array, shape: number[], d: [number, number]): Float32Array {
+  const [fh, fw, a, b] = shape as [number, number, number, number];
+  const ew = (fw - 1) * d[1] + 1;
+  const out = new Float32Array(fh * fw * a * b);
+  for (let i = 0; i < fh; i++)
+    for (let j = 0; j < fw; j++)
+      for (let k = 0; k < a * b; k++) out[(i * fw + j) * a * b + k] = v[(i * d[0] * ew + j * d[1]) * a * b + k]!;
+  return out;
+}
+
+interface Case {
+  x: number[];
+  f: number[];
+  strides: [number, number];
+  dilations: [number, number];
+  pad: Pad;
+  dy: number[];
+}
+function randomCase(depthwise: boolean): Case {
+  for (;;) {
+    const n = int(1, 3);
+    const h = int(3, 10);
+    const w = int(3, 10);
+    const cin = int(1, 4);
+    const cout = depthwise ? int(1, 3) : int(1, 5);
+    const f = [int(1, 4), int(1, 4), cin, cout];
+    // tfjs requires stride 1 wherever dilation > 1 (per op), so draw one of them > 1 at most.
+    const dilated = R() < 0.35;
+    const strides: [number, number] = dilated ? [1, 1] : [int(1, 3), int(1, 3)];
+    const dilations: [number, number] = dilated ? [int(1, 3), int(1, 3)] : [1, 1];
+    const kind = int(0, 2);
+    const pad: Pad =
+      kind === 0 ? 'same' : kind === 1 ? 'valid' : [[0, 0], [int(0, 2), int(0, 2)], [int(0, 2), int(0, 2)], [0, 0]];
+    try {
+      const info = tf.backend_util.computeConv2DInfo(
+        [n, h, w, cin],
+        f as [number, number, number, number],
+        strides,
+        dilations,
+        pad as 'same',
+        undefined,
+        depthwise,
+      );
+      if (info.outHeight < 1 || info.outWidth < 1) continue;
+      return { x: [n, h, w, cin], f, strides, dilations, pad, dy: info.outShape };
+    } catch {}
+  }
+}
+
+before(async () => {
+  await initBackend('wasm', () => {});
+});
+
+test('Conv2DBackpropFilter on wasm matches cpu (random shapes, strides, pads, dilations)', async () => {
+  for (let t = 0; t < 60; t++) {
+    const c = randomCase(false);
+    const x = values(tf.util.sizeFromShape(c.x));
+    const dy = values(tf.util.sizeFromShape(c.dy));
+    const wasm = await on('wasm', () =>
+      kernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
+        { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f },
+      ),
+    );
+    const dil = dilateFilter(new Float32Array(tf.util.sizeFromShape(c.f)), c.f, c.dilations);
+    const cpuDilated = await on('cpu', () =>
+      kernel(
+        'Conv2DBackpropFilter',
+        { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
+        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: dil.shape },
+      ),
+    );
+    const cpu = undilateFilter(cpuDilated, c.f, c.dilations);
+    const e = relErr(cpu, wasm);
+    assert.ok(e < 1e-5, `case ${JSON.stringify(c)}: relative error ${e}`);
+  }
+});
+
+test('Conv2DBackpropInput on wasm matches cpu (random shapes, strides, pads, dilations)', async () => {
+  for (let t = 0; t < 60; t++) {
+    const c = randomCase(false);
+    const f = values(tf.util.sizeFromShape(c.f));
+    const dy = values(tf.util.sizeFromShape(c.dy));
+    const wasm = await on('wasm', () =>
+      kernel(
+        'Conv2DBackpropInput',
+        { dy: tf.tensor(dy, c.dy), filter: tf.tensor(f, c.f) },
+        { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+      ),
+    );
+    const dil = dilateFilter(f, c.f, c.dilations);
+    const cpu = await on('cpu', () =>
+      kernel(
+        'Conv2DBackpropInput',
+        { dy: tf.tensor(dy, c.dy), filter: tf.tensor(dil.v, dil.shape) },
+        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+      ),
+    );
+    const e = relErr(cpu, wasm);
+    assert.ok(e < 1e-5, `case ${JSON.stringify(c)}: relative error ${e}`);
+  }
+});
+
+test('depthwise conv gradients on wasm match cpu (random shapes, multipliers, strides, pads, dilations)', async () => {
+  for (let t = 0; t < 40; t++) {
+    const c = randomCase(true);
+    const x = values(tf.util.sizeFromShape(c.x));
+    const f = values(tf.util.sizeFromShape(c.f));
+    const dy = values(tf.util.sizeFromShape(c.dy));
+    // cpu's depthwise gradients ignore dilations, so it gets the equivalent zero-filled dense filter.
+    const dil = dilateFilter(f, c.f, c.dilations);
+    const run = (be: string) => {
+      const cpu = be === 'cpu';
+      const attrs = { strides: c.strides, dilations: cpu ? [1, 1] : c.dilations, pad: c.pad, dataFormat: 'NHWC' };
+      return on(be, () => [
+        kernel(
+          'DepthwiseConv2dNativeBackpropFilter',
+          { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
+          { ...attrs, filterShape: cpu ? dil.shape : c.f },
+        ),
+        kernel(
+          'DepthwiseConv2dNativeBackpropInput',
+          { dy: tf.tensor(dy, c.dy), filter: cpu ? tf.tensor(dil.v, dil.shape) : tf.tensor(f, c.f) },
+          { ...attrs, inputShape: c.x },
+        ),
+      ]);
+    };
+    const [wf, wi] = await run('wasm');
+    const [cfDilated, ci] = await run('cpu');
+    const cf = undilateFilter(cfDilated!, c.f, c.dilations);
+    assert.ok(relErr(cf, wf!) < 1e-5, `filter grad ${JSON.stringify(c)}: ${relErr(cf, wf!)}`);
+    assert.ok(relErr(ci!, wi!) < 1e-5, `input grad ${JSON.stringify(c)}: ${relErr(ci!, wi!)}`);
+  }
+});
+
+test('UnsortedSegmentSum on wasm matches cpu, including out-of-range ids', async () => {
+  for (const [xShape, idShape] of [
+    [[7, 3], [7]],
+    [[4, 5, 2], [4]],
+    [[9], [9]],
+  ] as const) {
+    const numSegments = int(2, 6);
+    const x = values(tf.util.sizeFromShape([...xShape]));
+    const ids = Int32Array.from({ length: tf.util.sizeFromShape([...idShape]) }, () => int(-1, numSegments));
+    const run = (be: string) =>
+      on(be, () =>
+        kernel('UnsortedSegmentSum', { x: tf.tensor(x, [...xShape]), segmentIds: tf.tensor(ids, [...idShape], 'int32') }, { numSegments }),
+      );
+    const w = await run('wasm');
+    const c = await run('cpu');
+    assert.ok(relErr(c, w) < 1e-6, `${xShape}: ${relErr(c, w)}`);
+  }
+});
+
+test('the wasm kernels free every intermediate buffer', async () => {
+  await tf.setBackend('wasm');
+  const be = tf.backend() as unknown as { numDataIds(): number };
+  const x = tf.randomNormal([2, 9, 9, 3]);
+  const f = tf.randomNormal([3, 3, 3, 4]);
+  const df = tf.randomNormal([3, 3, 3, 2]);
+  const dy = tf.randomNormal([2, 5, 5, 4]);
+  const ddy = tf.randomNormal([2, 5, 5, 6]);
+  const before = be.numDataIds();
+  const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
+  for (let i = 0; i < 3; i++) {
+    tf.dispose([
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, 3, 4] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: [2, 9, 9, 3] }) as tf.Tensor,
+      tf.engine().runKernel(
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x, dy: ddy },
+        { ...attrs, dilations: 1, filterShape: [3, 3, 3, 2] },
+      ) as tf.Tensor,
+      tf.engine().runKernel(
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy: ddy, filter: df },
+        { ...attrs, dilations: 1, inputShape: [2, 9, 9, 3] },
+      ) as tf.Tensor,
+    ]);
+  }
+  assert.equal(be.numDataIds(), before);
+  tf.dispose([x, f, df, dy, ddy]);
+});
+
+test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {
+  for (let t = 0; t < 30; t++) {
+    const shape = [int(1, 3), int(2, 9), int(2, 9), int(1, 4)];
+    const size = tf.util.sizeFromShape(shape);
+    // Few distinct values so that windows tie often, as after ReLU → BatchNorm.
+    const x = Float32Array.from({ length: size }, () => int(-2, 1));
+    const filterSize: [number, number] = [int(1, 3), int(1, 3)];
+    const strides: [number, number] = [int(1, 3), int(1, 3)];
+    const pad = R() < 0.5 ? 'same' : 'valid';
+    const outShape = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], filterSize, strides, 1, pad)
+      .outShape;
+    const dyValues = values(tf.util.sizeFromShape(outShape));
+    const run = (be: string) =>
+      on(be, () => {
+        const xt = tf.tensor4d(x, shape as [number, number, number, number]);
+        const y = tf.maxPool(xt, filterSize, strides, pad);
+        const dy = tf.tensor(dyValues, y.shape);
+        return kernel('MaxPoolGrad', { dy, input: xt, output: y }, { filterSize, strides, pad });
+      });
+    const w = await run('wasm');
+    const c = await run('cpu');
+    assert.ok(relErr(c, w) < 1e-6, `${shape} ${filterSize} ${strides} ${pad}: ${relErr(c, w)}`);
+  }
+});
+
+test('ResizeNearestNeighborGrad (cpu and wasm) is the transpose of the forward resize', async () => {
+  for (const [alignCorners, halfPixelCenters] of [
+    [false, false],
+    [true, false],
+    [false, true],
+  ] as const) {
+    const inShape = [2, int(1, 4), int(1, 4), 2];
+    const size: [number, number] = [int(1, 7), int(1, 7)];
+    const n = tf.util.sizeFromShape(inShape);
+    const outShape = [inShape[0]!, size[0], size[1], inShape[3]!];
+    const dy = values(tf.util.sizeFromShape(outShape));
+    // The forward op is linear: d<resize(x), dy>/dx_i = <resize(e_i), dy>.
+    const ref = await on('cpu', () => {
+      const dyT = tf.tensor(dy, outShape);
+      const cols: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const unit = tf.oneHot(tf.tensor1d([i], 'int32'), n).reshape(inShape) as tf.Tensor4D;
+        const fwd = tf.image.resizeNearestNeighbor(unit, size, alignCorners, halfPixelCenters);
+        cols.push(tf.sum(tf.mul(fwd, dyT)).dataSync()[0]!);
+      }
+      return Float32Array.from(cols);
+    });
+    for (const be of ['cpu', 'wasm']) {
+      const got = await on(be, () =>
+        kernel(
+          'ResizeNearestNeighborGrad',
+          { images: tf.zeros(inShape), dy: tf.tensor(dy, outShape) },
+          { alignCorners, halfPixelCenters },
+        ),
+      );
+      assert.ok(relErr(ref, got) < 1e-6, `${be} ${inShape}→${size} ${alignCorners}/${halfPixelCenters}: ${relErr(ref, got)}`);
+    }
+  }
+});
