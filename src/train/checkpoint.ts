@@ -1,0 +1,99 @@
+// Checkpoints: the weights of one or more models, the state of their optimizers (moments,
+// iteration count) and a small JSON state, written atomically so an interrupted save never leaves
+// a half checkpoint that a rerun would trust. The GAN trainer saves {generator, critic} with two
+// optimizers through the same functions.
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadModel, saveModel } from '../models/io.js';
+
+export interface CheckpointState {
+  /** Epochs completed. */
+  epoch: number;
+  /** Optimizer steps taken. */
+  step: number;
+  /** Metric history so far (key → one value per completed epoch), re-logged on resume. */
+  history: Record<string, [step: number, value: number][]>;
+  /** Anything else the loop needs to continue (e.g. GAN critic counters). */
+  extra?: unknown;
+}
+
+export interface Checkpointable {
+  models: Record<string, tf.LayersModel>;
+  optimizers: Record<string, tf.Optimizer>;
+}
+
+interface TensorEntry {
+  name: string;
+  shape: number[];
+  dtype: tf.DataType;
+  offset: number;
+  length: number;
+}
+
+async function saveOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
+  const weights = await opt.getWeights();
+  const entries: TensorEntry[] = [];
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const w of weights) {
+    const data = (await w.tensor.data()) as Float32Array | Int32Array;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    entries.push({ name: w.name, shape: w.tensor.shape, dtype: w.tensor.dtype, offset, length: data.length });
+    parts.push(bytes);
+    offset += bytes.byteLength;
+  }
+  await writeFile(join(dir, 'tensors.bin'), Buffer.concat(parts));
+  await writeFile(join(dir, 'tensors.json'), JSON.stringify(entries));
+  // getWeights() returns fresh tensors for the iteration count; the moments are the optimizer's own.
+  for (const w of weights) if (w.name === 'iter') w.tensor.dispose();
+}
+
+async function loadOptimizer(opt: tf.Optimizer, dir: string): Promise<void> {
+  const entries = JSON.parse(await readFile(join(dir, 'tensors.json'), 'utf8')) as TensorEntry[];
+  const buf = await readFile(join(dir, 'tensors.bin'));
+  const named = entries.map((e) => {
+    const bytes = buf.buffer.slice(buf.byteOffset + e.offset, buf.byteOffset + e.offset + e.length * 4);
+    const data = e.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
+    return { name: e.name, tensor: tf.tensor(data, e.shape, e.dtype) };
+  });
+  await opt.setWeights(named);
+  // setWeights copies the values into new variables.
+  for (const n of named) n.tensor.dispose();
+}
+
+/** Saves to `dir` (replacing a previous checkpoint there only once the new one is complete). */
+export async function saveCheckpoint(dir: string, what: Checkpointable, state: CheckpointState): Promise<void> {
+  const tmp = `${dir}.partial`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  for (const [name, m] of Object.entries(what.models)) await saveModel(m, join(tmp, 'models', name));
+  for (const [name, o] of Object.entries(what.optimizers)) {
+    await mkdir(join(tmp, 'optimizers', name), { recursive: true });
+    await saveOptimizer(o, join(tmp, 'optimizers', name));
+  }
+  await writeFile(join(tmp, 'state.json'), JSON.stringify(state));
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}
+
+/**
+ * Restores weights and optimizer state saved by saveCheckpoint into the given (identically built)
+ * models and optimizers. Returns null when `dir` holds no complete checkpoint.
+ */
+export async function loadCheckpoint(dir: string, into: Checkpointable): Promise<CheckpointState | null> {
+  try {
+    await access(join(dir, 'state.json'));
+  } catch {
+    return null;
+  }
+  for (const [name, m] of Object.entries(into.models)) {
+    const saved = await loadModel(join(dir, 'models', name));
+    const weights = saved.getWeights();
+    if (weights.length !== m.getWeights().length) throw new Error(`checkpoint ${dir}: model "${name}" has a different architecture`);
+    m.setWeights(weights);
+    saved.dispose();
+  }
+  for (const [name, o] of Object.entries(into.optimizers)) await loadOptimizer(o, join(dir, 'optimizers', name));
+  return JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+}
