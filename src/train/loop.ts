@@ -139,7 +139,9 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   }
   const resumedFrom = state.epoch;
   const record = (key: string, value: number, step: number) => {
-    (state.history[key] ??= []).push([step, value]);
+    const points = state.history[key] ?? [];
+    points.push([step, value]);
+    state.history[key] = points;
     emit(key, value, step);
   };
 
@@ -177,7 +179,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         state.step++;
         if (state.step % s.logEvery === 0) {
           emit('train_step_loss', c[0]!, state.step);
-          o.loss.names.forEach((name, i) => emit(`train_step_loss_${name}`, e[i]!, state.step));
+          for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
           emit('lr', lr, state.step);
         }
         const secs = (performance.now() - t0) / 1000;
