@@ -53,6 +53,11 @@ export async function processImage(src: ImageSource, job: ImageJob, outs: Uint8A
   let img: Sharp;
   if (src.raw) {
     ({ width, height } = src.raw);
+    // Already the output size (MNIST at 28): a copy, not a resample.
+    if (job.sizes.every((s) => s === width && s === height) && src.raw.channels === job.channels) {
+      for (const [k, s] of job.sizes.entries()) outs[k]!.set(data.subarray(0, s * s * job.channels), slot * s * s * job.channels);
+      return { width, height };
+    }
     img = sharp(data, { raw: src.raw });
   } else {
     if (data.length === 0) throw new BadImageError('empty file (0 bytes)');
