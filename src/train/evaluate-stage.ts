@@ -1,0 +1,69 @@
+// Stage 'evaluate' (task classify): the final model on the validation set — loss terms, accuracy,
+// top-k — and, with embedding targets and `evaluate.nearest`, nearest-neighbour search of the
+// predicted vectors among the class targets, exact and approximate (HNSW) with its recall.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { batches } from '../data/loader.js';
+import { loadModel } from '../models/io.js';
+import type { StageContext, StageImpl } from '../pipeline/types.js';
+import type { ExperimentSpec } from '../spec/schema.js';
+import { evaluateArrays, evalMetrics, type LabelledArrays } from './loop.js';
+import { nearestEval } from './nearest.js';
+import { classifyLoss, classTargetsTensor, openLabelled } from './setup.js';
+import type { FinalInfo } from './train-stage.js';
+
+/** Predicted vectors and labels for a whole labelled array, in row order. */
+async function predictAll(model: tf.LayersModel, data: LabelledArrays, batchSize: number): Promise<{ pred: Float32Array; labels: Int32Array; dim: number }> {
+  const parts: Float32Array[] = [];
+  const labels: number[] = [];
+  let dim = 0;
+  for await (const b of batches({ images: data.x, labels: data.y, batchSize, seed: 0, epoch: 0, normalize: data.normalize })) {
+    const out = tf.tidy(() => model.predict(tf.tensor(b.x as Float32Array, b.shape, 'float32')) as tf.Tensor);
+    dim = out.shape[1]!;
+    parts.push((await out.data()) as Float32Array);
+    out.dispose();
+    labels.push(...b.y!);
+  }
+  const pred = new Float32Array(parts.reduce((t, p) => t + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    pred.set(p, at);
+    at += p.length;
+  }
+  return { pred, labels: Int32Array.from(labels), dim };
+}
+
+async function run(ctx: StageContext): Promise<void> {
+  const spec = ctx.spec;
+  const trained = join(ctx.input('train'), 'final');
+  const info = JSON.parse(await readFile(join(trained, 'info.json'), 'utf8')) as FinalInfo;
+  const head = info.mode === 'head';
+  const model = await loadModel(join(trained, head ? 'head' : 'model'));
+  const val = head ? await openLabelled(ctx.input('features'), 'val', 'features', 'none') : await openLabelled(ctx.input('preprocess'), 'val', 'images', spec.preprocess.normalize);
+  const targets = await classTargetsTensor(spec, info.classes);
+  const loss = await classifyLoss(spec);
+  const k = spec.evaluate.topK;
+  const r = await evaluateArrays(model, loss, val, { batchSize: spec.train.batchSize, topK: k, classTargets: targets });
+  const metrics: Record<string, number> = evalMetrics('eval', r, k);
+  if (spec.evaluate.nearest) {
+    if (!targets) throw new Error('evaluate.nearest needs dataset.targets (the model must predict vectors)');
+    const { pred, labels, dim } = await predictAll(model, val, spec.train.batchSize);
+    const nn = nearestEval(pred, labels, dim, (await targets.array()) as number[][], { k: spec.evaluate.nearest.k, approximate: spec.evaluate.nearest.approximate, seed: spec.seed });
+    Object.assign(metrics, nn);
+  }
+  for (const [key, v] of Object.entries(metrics)) ctx.run?.logMetric(key, v);
+  await writeFile(join(ctx.out, 'metrics.json'), JSON.stringify(metrics, null, 1));
+  ctx.log.info(`evaluate: ${Object.entries(metrics).map(([key, v]) => `${key} ${v.toFixed(4)}`).join(', ')} (${r.n} images)`);
+  targets?.dispose();
+  model.dispose();
+}
+
+export const stage: StageImpl = {
+  kind: 'evaluate',
+  version: 1,
+  inputs: ['preprocess', 'features', 'train'],
+  cacheable: false,
+  slice: (spec: ExperimentSpec) => ({ evaluate: spec.evaluate, loss: spec.loss, targets: spec.dataset.targets ?? null }),
+  run,
+};
