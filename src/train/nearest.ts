@@ -55,7 +55,7 @@ export interface HnswOptions {
 export function hnswIndex(gallery: number[][], d: number, o: HnswOptions = {}) {
   const index = new HierarchicalNSW('cosine', d);
   index.initIndex(Math.max(1, gallery.length), o.m ?? 16, o.efConstruction ?? 200, o.seed ?? 100);
-  gallery.forEach((row, j) => index.addPoint(row, j));
+  for (const [j, row] of gallery.entries()) index.addPoint(row, j);
   return {
     search(queries: ArrayLike<number>, k: number): Int32Array[] {
       const kk = Math.min(k, gallery.length);

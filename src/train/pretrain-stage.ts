@@ -56,7 +56,7 @@ async function mnistSource(dst: string, shape: [number, number, number], seed: n
     for (let s = 0; s < rows.length; s += 256) {
       const part = rows.slice(s, s + 256);
       const raw = new Uint8Array(part.length * px);
-      part.forEach((r, i) => raw.set(images.subarray(r * px, (r + 1) * px), i * px));
+      for (const [i, r] of part.entries()) raw.set(images.subarray(r * px, (r + 1) * px), i * px);
       const out = tf.tidy(() => {
         let t = tf.image.resizeBilinear(tf.tensor4d(raw, [part.length, MNIST_SIDE, MNIST_SIDE, 1], 'float32'), [shape[0], shape[1]]);
         if (shape[2] === 3) t = t.tile([1, 1, 1, 3]);
