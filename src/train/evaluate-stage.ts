@@ -1,7 +1,7 @@
 // Stage 'evaluate' (task classify): the final model on the validation set — loss terms, accuracy,
 // top-k — and, with embedding targets and `evaluate.nearest`, nearest-neighbour search of the
 // predicted vectors among the class targets, exact and approximate (HNSW) with its recall.
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { batches } from '../data/loader.js';
@@ -53,6 +53,7 @@ async function run(ctx: StageContext): Promise<void> {
     Object.assign(metrics, nn);
   }
   for (const [key, v] of Object.entries(metrics)) ctx.run?.logMetric(key, v);
+  await mkdir(ctx.out, { recursive: true });
   await writeFile(join(ctx.out, 'metrics.json'), JSON.stringify(metrics, null, 1));
   ctx.log.info(`evaluate: ${Object.entries(metrics).map(([key, v]) => `${key} ${v.toFixed(4)}`).join(', ')} (${r.n} images)`);
   targets?.dispose();

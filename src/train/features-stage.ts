@@ -18,13 +18,14 @@ export const FEATURES_VERSION = 1;
 
 /**
  * Writes cut activations of `<src>/<split>/images` to `<dst>/<split>/features`, reading one chunk
- * of images and holding one chunk of activations at a time. Returns images per second.
+ * of images and holding one chunk of activations at a time; `layer` (the cut layer's name) is
+ * stored in the array's attributes. Returns images per second.
  */
-export async function extractFeatures(features: tf.LayersModel, src: string, dst: string, split: 'train' | 'val', normalize: ExperimentSpec['preprocess']['normalize'], onRows?: (n: number) => void): Promise<number> {
+export async function extractFeatures(features: tf.LayersModel, src: string, dst: string, split: 'train' | 'val', normalize: ExperimentSpec['preprocess']['normalize'], layer: string, onRows?: (n: number) => void): Promise<number> {
   const images = await openArray(join(src, split, 'images'));
   const labels = await openArray(join(src, split, 'labels'));
   const outShape = features.outputs[0]!.shape.slice(1) as number[];
-  const w = new ArrayWriter(join(dst, split, 'features'), outShape, 'float32', images.chunkRows, undefined, { layer: features.outputs[0]!.sourceLayer.name });
+  const w = new ArrayWriter(join(dst, split, 'features'), outShape, 'float32', images.chunkRows, undefined, { layer });
   const wl = new ArrayWriter(join(dst, split, 'labels'), [], 'int32', images.chunkRows);
   const [, h, wd, c] = images.shape as [number, number, number, number];
   const lut = normalizeTable(normalize, c);
@@ -60,8 +61,8 @@ async function run(ctx: StageContext): Promise<void> {
   ctx.log.info(`features: cut at ${layer}${spec.model.pool ? ` + ${spec.model.pool}×${spec.model.pool} average pool` : ''} → [${shape.join(', ')}] per image`);
   ctx.progress.start(total, 'images');
   const tick = (n: number) => ctx.progress.tick(n);
-  const trainRate = await extractFeatures(features, pre, ctx.out, 'train', spec.preprocess.normalize, tick);
-  await extractFeatures(features, pre, ctx.out, 'val', spec.preprocess.normalize, tick);
+  const trainRate = await extractFeatures(features, pre, ctx.out, 'train', spec.preprocess.normalize, layer, tick);
+  await extractFeatures(features, pre, ctx.out, 'val', spec.preprocess.normalize, layer, tick);
   ctx.progress.done(`${total} images → activations at ${layer}`);
   ctx.run?.logMetric('features_images_per_s', trainRate);
   await writeFile(join(ctx.out, 'manifest.json'), JSON.stringify({ version: FEATURES_VERSION, layer, pool: spec.model.pool ?? null, shape, classes: info.classes }, null, 1));
