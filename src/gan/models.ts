@@ -13,7 +13,7 @@ export interface ImageShape {
 export type OutputActivation = 'tanh' | 'sigmoid';
 
 /** Filters of the last generator block / first critic layer; doubled once. Sized for wasm on 2 cores. */
-export const CONV_WIDTH = 32;
+export const CONV_WIDTH = 16;
 /** Hidden units of the dense `gan`. */
 export const DENSE_UNITS = 256;
 

@@ -1,0 +1,54 @@
+// Stage 'scorer' (cacheable): trains the small MNIST classifier of the quality score and stores it
+// with the feature statistics of real digits. The key deliberately ignores spec.seed, the dataset
+// and the GAN: every run and sweep trial of a given pixel range is scored by the same network.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { initBackend } from '../backend/index.js';
+import { saveModel } from '../models/io.js';
+import type { StageImpl } from '../pipeline/types.js';
+import type { ExperimentSpec } from '../spec/schema.js';
+import { type DigitRange, loadDigits, sliceDigits } from './mnist.js';
+import { buildScorer, gaussianToJson, realStatistics, scorerOutputs, trainScorer } from './scorer.js';
+import * as tf from '@tensorflow/tfjs';
+
+export const SCORER_VERSION = 1;
+export const SCORER_TRAINING = { epochs: 3, batchSize: 64, lr: 2e-3, seed: 0, trainDigits: 8000 } as const;
+
+export function scorerRange(spec: ExperimentSpec): DigitRange | undefined {
+  const n = spec.preprocess.normalize;
+  return n === 'symmetric' || n === 'unit' ? n : undefined;
+}
+
+/** The score is defined on 28×28×1 digits in [0, 1] or [-1, 1]; other specs skip it. */
+export function qualityApplies(spec: ExperimentSpec): boolean {
+  const size = Array.isArray(spec.preprocess.size) ? spec.preprocess.size[0] : spec.preprocess.size;
+  return spec.evaluate.quality && size === 28 && spec.preprocess.channels === 1 && scorerRange(spec) !== undefined;
+}
+
+export const stage: StageImpl = {
+  kind: 'scorer',
+  version: SCORER_VERSION,
+  inputs: [],
+  cacheable: true,
+  enabled: qualityApplies,
+  slice: (spec) => ({ range: scorerRange(spec), ...SCORER_TRAINING, backend: spec.train.backend }),
+  async run(ctx) {
+    await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
+    const range = scorerRange(ctx.spec)!;
+    const digits = loadDigits(range, SCORER_TRAINING.seed);
+    const train = sliceDigits(digits, 0, SCORER_TRAINING.trainDigits);
+    const held = sliceDigits(digits, SCORER_TRAINING.trainDigits, digits.count);
+    const model = buildScorer(SCORER_TRAINING.seed);
+    ctx.progress.start(SCORER_TRAINING.epochs, 'scorer epochs');
+    const acc = await trainScorer(model, train, held, { ...SCORER_TRAINING, onEpoch: (_e, loss) => ctx.progress.tick(1, `loss ${loss.toFixed(4)}`) });
+    ctx.progress.done(`scorer accuracy ${(acc * 100).toFixed(1)}% on ${held.count} held-out digits`);
+    // Real statistics from digits the scorer never trained on, so a generator that reproduced
+    // unseen real digits would score near 0 rather than be penalised for the scorer's overfitting.
+    const { features } = await scorerOutputs(model, tf.tensor4d(held.images, [held.count, 28, 28, 1]), true);
+    await saveModel(model, join(ctx.out, 'model'));
+    await writeFile(join(ctx.out, 'real-stats.json'), JSON.stringify(gaussianToJson(realStatistics(features))));
+    await writeFile(join(ctx.out, 'scorer.json'), JSON.stringify({ accuracy: acc, heldOut: held.count, range, ...SCORER_TRAINING }, null, 2));
+    ctx.run?.logMetric('scorer_accuracy', acc);
+    model.dispose();
+  },
+};

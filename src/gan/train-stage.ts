@@ -1,0 +1,147 @@
+// Stage 'train' for task gan: the adversarial loop. Not cacheable: ctx.out is a stable work folder
+// holding checkpoints (a rerun resumes), the final generator for the evaluate stage, and the
+// sample grids, which are also logged to the run as artifacts.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../backend/index.js';
+import { loadModel, saveModel } from '../models/io.js';
+import type { StageContext, StageImpl } from '../pipeline/types.js';
+import type { ExperimentSpec } from '../spec/schema.js';
+import { loadTrainingImages } from './data.js';
+import { gridPng } from './grid.js';
+import { Seeds } from './random.js';
+import { criticSteps } from './schedule.js';
+import { ganConfigFromSpec, GanTrainer } from './trainer.js';
+
+export const GAN_TRAIN_VERSION = 1;
+/** Samples in every grid, drawn from the same fixed noise so grids are comparable across steps. */
+export const GRID_SAMPLES = 64;
+
+/** What the evaluate stage needs to know about the trained generator. */
+export interface GeneratorInfo {
+  kind: ExperimentSpec['gan']['kind'];
+  latent: number;
+  shape: { height: number; width: number; channels: number };
+  range: [number, number];
+  steps: number;
+  seconds: number;
+}
+
+interface Checkpoint {
+  step: number;
+  seconds: number;
+}
+
+export function ganSteps(spec: ExperimentSpec, trainCount: number): number {
+  return spec.train.steps ?? spec.train.epochs * Math.max(1, Math.floor(trainCount / spec.train.batchSize));
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeGrid(ctx: StageContext, trainer: GanTrainer, noise: tf.Tensor2D, range: [number, number], name: string): Promise<void> {
+  const s = trainer.sample(noise);
+  const [n, h, w, c] = s.shape;
+  const png = await gridPng((await s.data()) as Float32Array, n, h, w, c, { range, cols: 8, scale: 2 });
+  s.dispose();
+  const dir = join(ctx.out, 'samples');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, name);
+  await writeFile(file, png);
+  await ctx.run?.logArtifact(file, 'samples');
+}
+
+export const stage: StageImpl = {
+  kind: 'train',
+  version: GAN_TRAIN_VERSION,
+  inputs: ['preprocess'],
+  cacheable: false,
+  slice(spec) {
+    const { samples: _samples, ...gan } = spec.gan;
+    const t = spec.train;
+    return {
+      seed: spec.seed,
+      normalize: spec.preprocess.normalize,
+      gan,
+      train: { epochs: t.epochs, steps: t.steps ?? null, batchSize: t.batchSize, optimizer: t.optimizer, lr: t.lr, momentum: t.momentum, backend: t.backend },
+    };
+  },
+  async run(ctx) {
+    const { spec } = ctx;
+    const normalize = spec.preprocess.normalize;
+    if (normalize === 'imagenet') throw new Error('task gan needs preprocess.normalize unit or symmetric (the generator ends in sigmoid or tanh)');
+    await initBackend(spec.train.backend, (l) => ctx.log.info(l));
+    const real = await loadTrainingImages(ctx.input('preprocess'), normalize, spec.seed);
+    const cfg = ganConfigFromSpec(spec, real.shape);
+    const range: [number, number] = cfg.output === 'tanh' ? [-1, 1] : [0, 1];
+    const steps = ganSteps(spec, real.count);
+    const trainer = new GanTrainer(cfg);
+    const noise = tf.randomNormal([GRID_SAMPLES, cfg.latent], 0, 1, 'float32', new Seeds(spec.seed + 7919).next()) as tf.Tensor2D;
+    const ckptDir = join(ctx.out, 'checkpoint');
+    ctx.run?.setTag('gan.kind', cfg.kind);
+    ctx.run?.setTag('gan.clip', String(trainer.clip ?? 'none'));
+
+    // Resume: weights only. The optimizers restart their moment estimates, which costs a few steps
+    // of slightly different updates, not correctness.
+    let start = 0;
+    let priorSeconds = 0;
+    const ckpt = await readJson<Checkpoint>(join(ckptDir, 'state.json'));
+    if (ckpt) {
+      const [g, d] = await Promise.all([loadModel(join(ckptDir, 'generator')), loadModel(join(ckptDir, 'discriminator'))]);
+      trainer.generator.setWeights(g.getWeights());
+      trainer.discriminator.setWeights(d.getWeights());
+      g.dispose();
+      d.dispose();
+      start = Math.min(ckpt.step, steps);
+      priorSeconds = ckpt.seconds;
+      ctx.log.info(`resuming GAN training at generator step ${start} of ${steps}`);
+    }
+
+    const checkpoint = async (step: number, secs: number) => {
+      await saveModel(trainer.generator, join(ckptDir, 'generator'));
+      await saveModel(trainer.discriminator, join(ckptDir, 'discriminator'));
+      await writeFile(join(ckptDir, 'state.json'), JSON.stringify({ step, seconds: secs } satisfies Checkpoint));
+    };
+    const t0 = performance.now();
+    const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
+    if (start === 0 && spec.gan.bootstrap > 0) {
+      const loss = await trainer.bootstrap(spec.gan.bootstrap, real);
+      ctx.log.info(`discriminator bootstrap: ${spec.gan.bootstrap} batches, loss ${loss.toFixed(4)}`);
+      ctx.run?.logMetric('bootstrap_d_loss', loss, 0);
+    }
+    ctx.progress.start(steps - start, 'generator steps');
+    let criticTotal = 0;
+    for (let g = start; g < steps; g++) {
+      if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted');
+      const m = await trainer.step(g, real);
+      criticTotal += m.critic_steps;
+      // Every generator step, regardless of train.logEvery: the schedule must be checkable from the store.
+      for (const [k, v] of Object.entries(m)) ctx.run?.logMetric(k, v as number, g);
+      const w = m.wasserstein_estimate;
+      ctx.progress.tick(1, `d ${m.d_loss.toFixed(3)} g ${m.g_loss.toFixed(3)}${w === undefined ? '' : ` W ${w.toFixed(4)}`} critic ${m.critic_steps}`);
+      if (!Number.isFinite(m.d_loss) || !Number.isFinite(m.g_loss)) throw new Error(`GAN losses became non-finite at generator step ${g} (d ${m.d_loss}, g ${m.g_loss}); lower train.lr`);
+      const done = g + 1;
+      if (done % spec.gan.sampleEvery === 0 && done < steps) {
+        await writeGrid(ctx, trainer, noise, range, `step-${String(done).padStart(6, '0')}.png`);
+        await checkpoint(done, seconds());
+      }
+    }
+    const total = seconds();
+    ctx.progress.done(`${steps} generator steps, ${criticTotal} critic steps this session, ${total.toFixed(1)} s`);
+    await writeGrid(ctx, trainer, noise, range, 'final.png');
+    await saveModel(trainer.generator, join(ctx.out, 'generator'));
+    const info: GeneratorInfo = { kind: cfg.kind, latent: cfg.latent, shape: cfg.shape, range, steps, seconds: total };
+    await writeFile(join(ctx.out, 'generator.json'), JSON.stringify(info, null, 2));
+    await checkpoint(steps, total);
+    ctx.run?.logMetric('train_seconds', total);
+    ctx.run?.logMetric('critic_steps_total', Array.from({ length: steps }, (_, g) => criticSteps(g, cfg.critic)).reduce((a, b) => a + b, 0));
+    noise.dispose();
+    trainer.dispose();
+  },
+};
