@@ -163,6 +163,22 @@ export function fillSlots(buf: Uint8Array, fill: readonly number[], C: number): 
   }
 }
 
+const greyFills = new Map<string, number>();
+/** The grey libvips makes of the fill colour (by lightness, not an RGB average), for 1-channel bars. */
+export async function greyOfFill(fill: readonly [number, number, number]): Promise<number> {
+  const key = fill.join(',');
+  let g = greyFills.get(key);
+  if (g === undefined) {
+    const data = await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: fill[0], g: fill[1], b: fill[2] } } })
+      .greyscale()
+      .raw()
+      .toBuffer();
+    g = data[0]!;
+    greyFills.set(key, g);
+  }
+  return g;
+}
+
 function toChannels(out: Buffer, info: OutputInfo, w: number, h: number, C: number): Uint8Array {
   if (info.width !== w || info.height !== h) throw new Error(`sharp returned ${info.width}×${info.height}, expected ${w}×${h}`);
   if (info.channels === C) return out;

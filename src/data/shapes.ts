@@ -109,18 +109,20 @@ export function renderShape(seed: number, p: ShapeImage): Uint8Array {
   const c0 = hsv(r(), 0.35, 0.25 + 0.2 * r());
   const c1 = hsv(r(), 0.35, 0.25 + 0.2 * r());
   const vertical = r() < 0.5;
-  let s = (Math.floor(r() * 0xffffffff) | 1) >>> 0;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const t = vertical ? y / H : x / W;
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      const g = ((s >>> 0) % 25) - 12;
-      const o = (y * W + x) * 3;
-      px[o] = clamp(c0[0] + (c1[0] - c0[0]) * t + g);
-      px[o + 1] = clamp(c0[1] + (c1[1] - c0[1]) * t + g);
-      px[o + 2] = clamp(c0[2] + (c1[2] - c0[2]) * t + g);
+  // Clamped writes round and clip for free; grain comes from a shared table at a random offset.
+  const out = new Uint8ClampedArray(px.buffer);
+  const grain = grainTable();
+  let g = Math.floor(r() * GRAIN);
+  const ramp = new Float32Array((vertical ? H : W) * 3);
+  for (let i = 0, n = ramp.length / 3; i < n; i++) for (let c = 0; c < 3; c++) ramp[i * 3 + c] = c0[c]! + ((c1[c]! - c0[c]!) * i) / n;
+  for (let y = 0, o = 0; y < H; y++) {
+    for (let x = 0; x < W; x++, o += 3) {
+      const k = (vertical ? y : x) * 3;
+      const n = grain[g]!;
+      if (++g === GRAIN) g = 0;
+      out[o] = ramp[k]! + n;
+      out[o + 1] = ramp[k + 1]! + n;
+      out[o + 2] = ramp[k + 2]! + n;
     }
   }
   const { x, y, w, h } = p.box;
@@ -176,8 +178,16 @@ function rect(px: Uint8Array, W: number, x: number, y: number, w: number, h: num
   for (let yy = y; yy < y + h; yy++) for (let xx = x; xx < x + w; xx++) px.set(c(xx - x, yy - y), (yy * W + xx) * 3);
 }
 
-function clamp(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+// A prime length, so the repeat of the grain never lines up with image rows.
+const GRAIN = 65521;
+let grainCache: Int8Array | null = null;
+function grainTable(): Int8Array {
+  if (!grainCache) {
+    const r = rng(0x5eed, 'grain');
+    grainCache = new Int8Array(GRAIN);
+    for (let i = 0; i < GRAIN; i++) grainCache[i] = Math.floor(r() * 25) - 12;
+  }
+  return grainCache;
 }
 
 function hsv(h: number, s: number, v: number): [number, number, number] {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { BadImageError, type ImageJob, classify, downscaleSlot, fillSlots, flipSlot, processImage } from '../image.js';
+import { BadImageError, type ImageJob, classify, downscaleSlot, fillSlots, flipSlot, greyOfFill, processImage } from '../image.js';
 import { renderShape, shapeParams } from '../shapes.js';
 
 sharp.concurrency(1);
@@ -59,26 +59,11 @@ function buffer(key: string, bytes: number): Uint8Array {
   return b;
 }
 
-const greyFills = new Map<string, number>();
-async function greyOf(fill: [number, number, number]): Promise<number> {
-  const key = fill.join(',');
-  let g = greyFills.get(key);
-  if (g === undefined) {
-    const { data } = await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: fill[0], g: fill[1], b: fill[2] } } })
-      .greyscale()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    g = data[0]!;
-    greyFills.set(key, g);
-  }
-  return g;
-}
-
 async function preprocess(t: PreprocessTask): Promise<PreprocessResult> {
   const { job } = t;
   const n = t.items.length;
   const C = job.channels;
-  const fill = C === 1 ? [await greyOf(job.fill)] : job.fill;
+  const fill = C === 1 ? [await greyOfFill(job.fill)] : job.fill;
   const outs = job.sizes.map((s, k) => {
     const b = buffer(`out${k}`, n * s * s * C);
     if (job.crop === 'border') fillSlots(b, fill, C);
