@@ -299,3 +299,36 @@ test('ResizeNearestNeighborGrad (cpu and wasm) is the transpose of the forward r
     }
   }
 });
+
+test('BatchMatMul on wasm matches cpu for every transpose combination and batch shape', async () => {
+  for (let t = 0; t < 24; t++) {
+    const [ta, tb] = [t % 2 === 1, (t >> 1) % 2 === 1];
+    const batch = t < 8 ? [] : t < 16 ? [int(1, 3)] : [int(1, 2), int(1, 3)];
+    const [m, k, n] = [int(1, 9), int(1, 9), int(1, 9)];
+    const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
+    const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
+    const a = values(tf.util.sizeFromShape(aShape));
+    const b = values(tf.util.sizeFromShape(bShape));
+    const run = (be: string) =>
+      on(be, () =>
+        kernel('BatchMatMul', { a: tf.tensor(a, aShape), b: tf.tensor(b, bShape) }, { transposeA: ta, transposeB: tb }),
+      );
+    const w = await run('wasm');
+    const c = await run('cpu');
+    assert.ok(relErr(c, w) < 1e-5, `${aShape}${ta ? 'ᵀ' : ''}·${bShape}${tb ? 'ᵀ' : ''}: ${relErr(c, w)}`);
+  }
+});
+
+test('Tile on wasm matches cpu (ranks 1–5, float32 and int32)', async () => {
+  for (let t = 0; t < 40; t++) {
+    const rank = int(1, 5);
+    const shape = Array.from({ length: rank }, () => int(1, 4));
+    const reps = Array.from({ length: rank }, () => int(1, 3));
+    const dtype = t % 3 === 0 ? 'int32' : 'float32';
+    const x = dtype === 'int32' ? Int32Array.from(values(tf.util.sizeFromShape(shape)), (v) => Math.round(v * 100)) : values(tf.util.sizeFromShape(shape));
+    const run = (be: string) => on(be, () => kernel('Tile', { x: tf.tensor(x, shape, dtype) }, { reps }));
+    const w = await run('wasm');
+    const c = await run('cpu');
+    assert.deepEqual(Array.from(w), Array.from(c), `${shape} × ${reps}`);
+  }
+});

@@ -1,13 +1,15 @@
 // Registers the project's wasm kernels: the gradient kernels tfjs-backend-wasm 4.22 lacks, and
 // faster replacements for shipped kernels that profiling showed to dominate a training step.
 import * as tf from '@tensorflow/tfjs';
+import { batchMatMulConfig } from './batch-mat-mul.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 import { resizeNearestGradCpuConfig, resizeNearestGradWasmConfig } from './resize-nearest-grad.js';
+import { tileConfig } from './tile.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
-import { wasmKernel } from './wasm-ops.js';
+import { shippedWasmKernel } from './wasm-ops.js';
 
 /** Kernels wasm does not have at all. */
 export const missingKernels: readonly tf.KernelConfig[] = [
@@ -18,12 +20,15 @@ export const missingKernels: readonly tf.KernelConfig[] = [
 ];
 
 /**
- * Shipped kernels that we replace: wasm's Conv2DBackpropInput is a scalar loop (ours runs on
- * XNNPACK, see docs/benchmarks.md); wasm's MaxPoolGrad routes gradients wrongly on ties; cpu's
- * ResizeNearestNeighborGrad is wrong for batch > 1 (see each file for the evidence).
+ * Shipped kernels that we replace: wasm's Conv2DBackpropInput, BatchMatMul (transposed operands)
+ * and Tile are slow paths (ours run on XNNPACK or copy blocks, see docs/benchmarks.md); wasm's
+ * MaxPoolGrad routes gradients wrongly on ties; cpu's ResizeNearestNeighborGrad is wrong for
+ * batch > 1 (see each file for the evidence).
  */
 export const replacedKernels: readonly tf.KernelConfig[] = [
   conv2dBackpropInputConfig,
+  batchMatMulConfig,
+  tileConfig,
   maxPoolGradConfig,
   resizeNearestGradWasmConfig,
   resizeNearestGradCpuConfig,
@@ -43,15 +48,22 @@ export function registerWasmKernels(): void {
     if (!tf.getKernel(k.kernelName, 'wasm')) tf.registerKernel(k);
   }
   for (const k of replacedKernels) {
-    if (tf.getKernel(k.kernelName, k.backendName)) {
-      if (k.backendName === 'wasm') wasmKernel(k.kernelName); // keep the shipped one reachable for benchmarks
-      tf.unregisterKernel(k.kernelName, k.backendName);
+    const shipped = tf.getKernel(k.kernelName, k.backendName);
+    // Keep the shipped one reachable (ours may delegate to it) before unregistering it.
+    if (shipped && k.backendName === 'wasm') shippedWasmKernel(k.kernelName);
+    if (shipped) tf.unregisterKernel(k.kernelName, k.backendName);
+    if (shipped && k.backendName === 'wasm') {
+      // Setup funcs (cwrap of the C++ entry point) run only at backend init and only for registered
+      // kernels, so ours carries the shipped one's setup along.
+      tf.registerKernel({ ...k, setupFunc: shipped.setupFunc });
+    } else {
+      tf.registerKernel(k);
     }
-    tf.registerKernel(k);
   }
 }
 
 export {
+  batchMatMulConfig,
   conv2dBackpropFilterConfig,
   conv2dBackpropInputConfig,
   depthwiseBackpropFilterConfig,
@@ -59,5 +71,20 @@ export {
   maxPoolGradConfig,
   resizeNearestGradCpuConfig,
   resizeNearestGradWasmConfig,
+  tileConfig,
   unsortedSegmentSumConfig,
 };
+
+/**
+ * For benchmarks only: switch one replaced wasm kernel back to the shipped implementation (true)
+ * or to ours (false), to measure what each replacement is worth. Call after registerWasmKernels.
+ */
+export function useShippedWasmKernel(kernelName: string, shipped: boolean): void {
+  const ours = replacedKernels.find((k) => k.kernelName === kernelName && k.backendName === 'wasm');
+  if (!ours) throw new Error(`${kernelName} is not a replaced wasm kernel`);
+  const original = shippedWasmKernel(kernelName);
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel(shipped ? original : ours);
+  // Setup funcs (cwrap of the C++ entry point) only run at backend init, when ours was registered.
+  if (shipped) original.setupFunc?.(tf.findBackend('wasm') as tf.KernelBackend);
+}

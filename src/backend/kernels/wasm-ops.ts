@@ -14,17 +14,20 @@ export interface WasmBackend {
 }
 
 // Captured once so that replacing a kernel (Conv2DBackpropInput) can still reach the original.
-const original = new Map<string, tf.KernelFunc>();
+const original = new Map<string, tf.KernelConfig>();
 
-export function wasmKernel(name: string): tf.KernelFunc {
+export function shippedWasmKernel(name: string): tf.KernelConfig {
   let k = original.get(name);
   if (!k) {
-    const cfg = tf.getKernel(name, 'wasm');
-    if (!cfg) throw new Error(`wasm backend has no ${name} kernel`);
-    k = cfg.kernelFunc;
+    k = tf.getKernel(name, 'wasm');
+    if (!k) throw new Error(`wasm backend has no ${name} kernel`);
     original.set(name, k);
   }
   return k;
+}
+
+export function wasmKernel(name: string): tf.KernelFunc {
+  return shippedWasmKernel(name).kernelFunc;
 }
 
 export function run(backend: WasmBackend, name: string, inputs: Record<string, Info>, attrs: Attrs = {}): Info {

@@ -1,0 +1,168 @@
+// bench:train — median training-step time of the three reference steps (src/backend/reference.ts)
+// on every backend available here, side by side in one run; optionally next to PyTorch CPU
+// (/work/shared/bench/torch_peer.py, one thread) when python3 can import torch.
+// Last stdout line: one JSON object with the best backend's step times.
+//   node dist/bench/train.js [--full] [--profile] [--steps N]
+//   --full     also time the conv steps on the pure-JS cpu backend (~1.5–3 min per step)
+//   --profile  per-kernel time breakdown on the best backend (tf.profile)
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { type BackendName, selectBackend } from '../src/backend/index.js';
+import { useShippedWasmKernel } from '../src/backend/kernels/index.js';
+import { REFERENCE_STEPS, type ReferenceStep } from '../src/backend/reference.js';
+
+const args = process.argv.slice(2);
+const full = args.includes('--full');
+const profile = args.includes('--profile');
+const stepsArg = args.indexOf('--steps');
+const TIMED = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 7;
+const WARMUP = 2;
+type StepName = keyof typeof REFERENCE_STEPS;
+const STEP_NAMES = Object.keys(REFERENCE_STEPS) as StepName[];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function timeSteps(make: () => ReferenceStep, warmup: number, timed: number): number {
+  const s = make();
+  try {
+    for (let i = 0; i < warmup; i++) s.step(i);
+    const ts: number[] = [];
+    for (let i = 0; i < timed; i++) {
+      const t0 = performance.now();
+      s.step(warmup + i); // returns losses via dataSync, so the step has fully finished
+      ts.push(performance.now() - t0);
+    }
+    return median(ts);
+  } finally {
+    s.dispose();
+  }
+}
+
+async function available(): Promise<BackendName[]> {
+  const out: BackendName[] = [];
+  for (const name of ['node-gpu', 'node', 'wasm', 'cpu'] as const) {
+    try {
+      await selectBackend(name);
+      out.push(name);
+    } catch {}
+  }
+  return out;
+}
+
+interface Column {
+  label: string;
+  backend: BackendName;
+  ms: Partial<Record<StepName, number>>;
+}
+
+async function profileSteps(backend: BackendName): Promise<void> {
+  await selectBackend(backend);
+  for (const name of STEP_NAMES) {
+    const s = REFERENCE_STEPS[name]();
+    s.step(0);
+    s.step(1);
+    const info = await tf.profile(() => {
+      s.step(2);
+    });
+    const byKernel = new Map<string, { ms: number; n: number }>();
+    let total = 0;
+    for (const k of info.kernels) {
+      const ms = Number(await k.kernelTimeMs);
+      total += ms;
+      const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
+      e.ms += ms;
+      e.n += 1;
+      byKernel.set(k.name, e);
+    }
+    console.log(`\nprofile ${name} on ${backend}: ${info.kernels.length} kernel calls, ${total.toFixed(1)} ms in kernels`);
+    const rows = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+    for (const [k, e] of rows) {
+      console.log(`  ${k.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ×${e.n}`);
+    }
+    s.dispose();
+  }
+}
+
+function torchPeer(): Partial<Record<StepName, number>> | undefined {
+  const script = process.env.ABLATE_TORCH_PEER ?? '/work/shared/bench/torch_peer.py';
+  if (!existsSync(script)) return undefined;
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const probe = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (probe.status !== 0) continue;
+    const r = spawnSync(py, [script, '1'], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    if (r.status !== 0) return undefined;
+    const map: Record<string, StepName> = { dcgan_upsample_b64: 'dcgan', convnet32_b64: 'convnet', dense2048x300_b128: 'dense' };
+    const out: Partial<Record<StepName, number>> = {};
+    for (const line of r.stdout.trim().split('\n')) {
+      const j = JSON.parse(line) as { case: string; median_ms: number };
+      const k = map[j.case];
+      if (k) out[k] = j.median_ms;
+    }
+    return out;
+  }
+  return undefined;
+}
+
+const fmt = (ms: number | undefined) => (ms === undefined ? '—' : ms >= 10000 ? `${(ms / 1000).toFixed(0)} s` : `${ms.toFixed(0)} ms`);
+
+const backends = await available();
+const columns: Column[] = [];
+for (const backend of backends) {
+  await selectBackend(backend);
+  if (backend === 'wasm') {
+    // What the replaced Conv2DBackpropInput is worth: same run, shipped kernel swapped back in.
+    useShippedWasmKernel('Conv2DBackpropInput', true);
+    const shipped: Column = { label: 'wasm, shipped BackpropInput', backend, ms: {} };
+    for (const n of ['dcgan', 'convnet'] as const) shipped.ms[n] = timeSteps(REFERENCE_STEPS[n], WARMUP, TIMED);
+    useShippedWasmKernel('Conv2DBackpropInput', false);
+    columns.push(shipped);
+  }
+  const col: Column = { label: backend, backend, ms: {} };
+  for (const n of STEP_NAMES) {
+    if (backend === 'cpu' && n !== 'dense' && !full) continue;
+    const slow = backend === 'cpu' && n !== 'dense';
+    col.ms[n] = timeSteps(REFERENCE_STEPS[n], slow ? 0 : WARMUP, slow ? 1 : TIMED);
+  }
+  columns.push(col);
+}
+// Best = the first (fastest by selection order) backend that ran every step.
+const best = columns.find((c) => c.label === c.backend && STEP_NAMES.every((n) => c.ms[n] !== undefined))!;
+const torch = torchPeer();
+if (torch) columns.push({ label: 'pytorch cpu (1 thread)', backend: 'cpu', ms: torch });
+
+const header = ['step', ...columns.map((c) => c.label)];
+if (torch) header.push(`${best.label} / pytorch`);
+const rows = STEP_NAMES.map((n) => {
+  const r = [n, ...columns.map((c) => fmt(c.ms[n]))];
+  if (torch) r.push(torch[n] ? `${(best.ms[n]! / torch[n]!).toFixed(2)}×` : '—');
+  return r;
+});
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(`median step time, ${WARMUP} warm-up + ${TIMED} timed steps (cpu conv: 1 step, only with --full)`);
+console.log(line(header));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const r of rows) console.log(line(r));
+if (profile) await profileSteps(best.backend);
+
+const result: Record<string, unknown> = {
+  backend: best.backend,
+  dcgan_step_ms: Number(best.ms.dcgan!.toFixed(1)),
+  convnet_step_ms: Number(best.ms.convnet!.toFixed(1)),
+  dense_step_ms: Number(best.ms.dense!.toFixed(1)),
+  steps_timed: TIMED,
+};
+if (torch) {
+  for (const n of STEP_NAMES) {
+    if (torch[n]) {
+      result[`torch_${n}_step_ms`] = torch[n];
+      result[`ratio_${n}`] = Number((best.ms[n]! / torch[n]!).toFixed(2));
+    }
+  }
+}
+console.log(JSON.stringify(result));
