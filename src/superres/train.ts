@@ -1,0 +1,290 @@
+// Training and evaluating the super-resolution network. The optimizer, schedule, checkpoints and
+// loss terms are the training core's (src/train); what is specific here is the data (low-res
+// input, high-res target, no labels), the image-quality metrics and the triptychs. The classify
+// loop (train/loop.ts fit) is not reused because it is built around labels and accuracy.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { batches, type Normalize, normalizeTable } from '../data/loader.js';
+import { openArray, type ZarrArray } from '../data/zarr.js';
+import { gridPng } from '../gan/grid.js';
+import type { Progress, StageLogger } from '../pipeline/types.js';
+import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { TrainingAborted } from '../train/loop.js';
+import type { CompositeLoss } from '../train/losses.js';
+import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
+import { bicubicUpscale, psnr, ssim, toUnitRange } from './metrics.js';
+
+/** One split: targets `images` [N, S, S, C] and inputs `inputs_lr` [N, S/f, S/f, C], row-aligned. */
+export interface SrArrays {
+  hr: ZarrArray;
+  lr: ZarrArray;
+  normalize: Normalize;
+}
+
+export async function openSrSplit(preprocessDir: string, split: 'train' | 'val', normalize: Normalize): Promise<SrArrays> {
+  const hr = await openArray(join(preprocessDir, split, 'images'));
+  let lr: ZarrArray;
+  try {
+    lr = await openArray(join(preprocessDir, split, 'inputs_lr'));
+  } catch {
+    throw new Error(`${preprocessDir}/${split} has no inputs_lr array: the preprocess stage writes it only when preprocess.downscale is set`);
+  }
+  return { hr, lr, normalize };
+}
+
+/** The upscaling factor of a pair of arrays. */
+export function factorOf(d: SrArrays): number {
+  return d.hr.shape[1]! / d.lr.shape[1]!;
+}
+
+export interface SrEval {
+  n: number;
+  /** Weighted total and unweighted terms (absent for the bicubic baseline, which has no loss). */
+  loss?: number;
+  terms?: Record<string, number>;
+  /** Means over images of the per-image PSNR (dB) and SSIM, on [0, 1] images. */
+  psnr: number;
+  ssim: number;
+}
+
+/**
+ * PSNR, SSIM and the loss over a whole split, a batch at a time. With `model` null it measures the
+ * bicubic upscale of the inputs instead (the baseline). Only per-batch sums leave the backend.
+ */
+export async function evaluateSr(model: tf.LayersModel | null, loss: CompositeLoss | null, data: SrArrays, batchSize: number): Promise<SrEval> {
+  const f = factorOf(data);
+  const nTerms = model && loss ? loss.names.length + 1 : 0;
+  const sums = new Float64Array(2 + nTerms);
+  let n = 0;
+  for await (const b of batches({ images: data.hr, extra: [data.lr], batchSize, seed: 0, epoch: 0, normalize: data.normalize })) {
+    const out = tf.tidy(() => {
+      const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
+      const lr = tf.tensor4d(b.extra[0] as Float32Array, [b.n, ...data.lr.shape.slice(1)] as [number, number, number, number]);
+      const pred = model ? (model.apply(lr, { training: false }) as tf.Tensor4D) : bicubicUpscale(lr, f);
+      const p = toUnitRange(pred, data.normalize);
+      const t = toUnitRange(hr, data.normalize);
+      const q = [psnr(p, t).sum(), ssim(p, t).sum()];
+      if (model && loss) {
+        const { total, terms } = loss.compute(pred, { target: hr });
+        q.push(...[total, ...terms].map((v) => v.mul(b.n)));
+      }
+      return tf.stack(q);
+    });
+    const v = await out.data();
+    out.dispose();
+    for (let i = 0; i < v.length; i++) sums[i]! += v[i]!;
+    n += b.n;
+  }
+  const d = Math.max(n, 1);
+  const r: SrEval = { n, psnr: sums[0]! / d, ssim: sums[1]! / d };
+  if (model && loss) {
+    r.loss = sums[2]! / d;
+    r.terms = Object.fromEntries(loss.names.map((name, i) => [name, sums[3 + i]! / d]));
+  }
+  return r;
+}
+
+/** `<prefix>_psnr`, `<prefix>_ssim`, `<prefix>_loss`, `<prefix>_loss_<term>`; `suffix` names a baseline (`_bicubic`). */
+export function srMetrics(prefix: string, r: SrEval, suffix = ''): Record<string, number> {
+  const m: Record<string, number> = { [`${prefix}_psnr${suffix}`]: r.psnr, [`${prefix}_ssim${suffix}`]: r.ssim };
+  if (r.loss !== undefined) m[`${prefix}_loss${suffix}`] = r.loss;
+  for (const [t, v] of Object.entries(r.terms ?? {})) m[`${prefix}_loss_${t}${suffix}`] = v;
+  return m;
+}
+
+/** A few fixed validation pairs for triptychs, normalised like the training data. */
+export interface Samples {
+  lr: tf.Tensor4D;
+  hr: tf.Tensor4D;
+  normalize: Normalize;
+}
+
+/** The first `k` rows of a split (from its first chunk), kept on the backend for the whole run. */
+export async function loadSamples(data: SrArrays, k: number): Promise<Samples> {
+  const rows = Math.min(k, data.hr.rowsInChunk(0));
+  const take = async (a: ZarrArray) => {
+    const raw = (await a.readChunk(0)).subarray(0, rows * a.rowElems);
+    const C = a.shape[3]!;
+    let x: Float32Array;
+    if (data.normalize === 'none') x = Float32Array.from(raw);
+    else {
+      const lut = normalizeTable(data.normalize, C);
+      x = Float32Array.from(raw, (v, i) => lut[(i % C) * 256 + v]!);
+    }
+    return tf.tensor4d(x, [rows, ...a.shape.slice(1)] as [number, number, number, number]);
+  };
+  return { lr: await take(data.lr), hr: await take(data.hr), normalize: data.normalize };
+}
+
+/**
+ * One PNG with a row per sample: the low-res input upscaled by bicubic (for reference), the
+ * network's prediction, the target. Magnified `scale`× with nearest neighbours so pixels show.
+ */
+export async function triptychPng(model: tf.LayersModel, s: Samples, scale = 4): Promise<Buffer> {
+  const [k, H, W, C] = s.hr.shape;
+  const f = H / s.lr.shape[1];
+  const t = tf.tidy(() => {
+    const cols = [bicubicUpscale(s.lr, f), model.apply(s.lr, { training: false }) as tf.Tensor4D, s.hr].map((x) => toUnitRange(x, s.normalize));
+    // [k, 3, H, W, C] flattened row-major is exactly the tile order bicubic₀, pred₀, target₀, bicubic₁, …
+    return tf.stack(cols, 1);
+  });
+  const data = (await t.data()) as Float32Array;
+  t.dispose();
+  return gridPng(data, 3 * k, H, W, C, { range: [0, 1], cols: 3, pad: 1, scale });
+}
+
+export type MetricSink = (key: string, value: number, step: number) => void;
+
+export interface SrFitOptions {
+  model: tf.LayersModel;
+  loss: CompositeLoss;
+  train: SrArrays;
+  val?: SrArrays | undefined;
+  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'>;
+  seed: number;
+  /** Validate every this many epochs (and always after the last). */
+  evalEvery?: number;
+  /** Folder for `<dir>/checkpoint`; resumes from it when present. */
+  checkpointDir?: string | undefined;
+  metric?: MetricSink | undefined;
+  /** Triptychs: fixed samples, written every `every` steps and after the last (none when absent). */
+  triptych?: { samples: Samples; every: number; write: (png: Buffer, step: number) => Promise<void> } | undefined;
+  progress?: Progress | undefined;
+  log?: StageLogger | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface SrFitResult {
+  resumedFrom: number;
+  epochs: number;
+  steps: number;
+  last: Record<string, number>;
+  /** The bicubic baseline on the validation set (computed once). */
+  baseline?: SrEval | undefined;
+  history: CheckpointState['history'];
+}
+
+/** One optimizer step on a batch. The feature networks' weights are not in `vars`, so they never train. */
+export function trainStep(model: tf.LayersModel, loss: CompositeLoss, opt: tf.Optimizer, lr: tf.Tensor4D, hr: tf.Tensor4D, vars: tf.Variable[]): { total: tf.Scalar; terms: tf.Tensor1D } {
+  let terms: tf.Tensor1D | undefined;
+  const total = opt.minimize(
+    () => {
+      const pred = model.apply(lr, { training: true }) as tf.Tensor4D;
+      // The target's activations are computed inside compute(), on the backend, once per term and
+      // batch; they stay there (no host round trip) and get no gradient.
+      const r = loss.compute(pred, { target: hr });
+      terms = tf.keep(tf.stack(r.terms) as tf.Tensor1D);
+      return r.total;
+    },
+    true,
+    vars,
+  ) as tf.Scalar;
+  return { total, terms: terms! };
+}
+
+export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
+  const s = o.spec;
+  const n = o.train.hr.shape[0]!;
+  const stepsPerEpoch = Math.ceil(n / s.batchSize);
+  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : s.epochs;
+  const totalSteps = s.steps ?? epochs * stepsPerEpoch;
+  const evalEvery = o.evalEvery ?? 1;
+  const lrShape = o.train.lr.shape.slice(1);
+  const opt = makeOptimizer(s);
+  const vars = o.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const ckptDir = o.checkpointDir ? join(o.checkpointDir, 'checkpoint') : undefined;
+  const what = { models: { model: o.model }, optimizers: { opt } };
+  const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
+
+  let state: CheckpointState = { epoch: 0, step: 0, history: {} };
+  if (ckptDir) {
+    const restored = await loadCheckpoint(ckptDir, what);
+    if (restored) {
+      state = restored;
+      o.log?.info(`resuming from the checkpoint after epoch ${state.epoch} (step ${state.step})`);
+      for (const [key, points] of Object.entries(state.history)) for (const [step, v] of points) emit(key, v, step);
+    }
+  }
+  const resumedFrom = state.epoch;
+  const record = (key: string, value: number, step: number) => {
+    const points = state.history[key] ?? [];
+    points.push([step, value]);
+    state.history[key] = points;
+    emit(key, value, step);
+  };
+
+  // The baseline does not change during training: measure it once, log it beside every epoch.
+  const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;
+  if (baseline) o.log?.info(`bicubic baseline on ${baseline.n} validation images: PSNR ${baseline.psnr.toFixed(2)} dB, SSIM ${baseline.ssim.toFixed(4)}`);
+  const tri = o.triptych;
+  const writeTriptych = async (step: number) => {
+    if (tri) await tri.write(await triptychPng(o.model, tri.samples), step);
+  };
+  if (tri && state.step === 0) await writeTriptych(0);
+
+  let last: Record<string, number> = {};
+  try {
+    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps; epoch++) {
+      const t0 = performance.now();
+      const sums = new Float64Array(o.loss.names.length + 1);
+      let seen = 0;
+      o.progress?.start(Math.min(n, (totalSteps - state.step) * s.batchSize), 'samples');
+      for await (const b of batches({ images: o.train.hr, extra: [o.train.lr], batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
+        if (o.signal?.aborted) throw new TrainingAborted();
+        if (state.step >= totalSteps) break;
+        const rate = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
+        setLearningRate(opt, rate);
+        const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
+        const lr = tf.tensor4d(b.extra[0] as Float32Array, [b.n, ...lrShape] as [number, number, number, number]);
+        const { total, terms } = trainStep(o.model, o.loss, opt, lr, hr, vars);
+        const [c, e] = await Promise.all([total.data(), terms.data()]);
+        tf.dispose([hr, lr, total, terms]);
+        sums[0]! += c[0]! * b.n;
+        for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * b.n;
+        seen += b.n;
+        state.step++;
+        if (state.step % s.logEvery === 0) {
+          emit('train_step_loss', c[0]!, state.step);
+          for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
+          emit('lr', rate, state.step);
+        }
+        if (tri && state.step % tri.every === 0) await writeTriptych(state.step);
+        const secs = (performance.now() - t0) / 1000;
+        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / seen).toFixed(4)} ${(seen / secs).toFixed(1)} samples/s`);
+      }
+      const secs = (performance.now() - t0) / 1000;
+      const e1 = epoch + 1;
+      last = {
+        train_loss: sums[0]! / seen,
+        ...Object.fromEntries(o.loss.names.map((name, i) => [`train_loss_${name}`, sums[i + 1]! / seen])),
+        epoch_time_s: secs,
+        samples_per_s: seen / secs,
+      };
+      const final = e1 >= epochs || state.step >= totalSteps;
+      if (o.val && (e1 % evalEvery === 0 || final)) {
+        last = { ...last, ...srMetrics('val', await evaluateSr(o.model, o.loss, o.val, s.batchSize)), ...srMetrics('val', baseline!, '_bicubic') };
+      }
+      for (const [k, v] of Object.entries(last)) record(k, v, e1);
+      state.epoch = e1;
+      const shown = Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_psnr|val_psnr_bicubic|val_ssim)$/.test(k));
+      o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s)`);
+      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) await saveCheckpoint(ckptDir, what, state);
+    }
+    if (tri && state.step % tri.every !== 0) await writeTriptych(state.step);
+  } finally {
+    opt.dispose();
+  }
+  if (Object.keys(last).length === 0) {
+    for (const [k, points] of Object.entries(state.history)) if (points.length && points[points.length - 1]![0] === state.epoch) last[k] = points[points.length - 1]![1];
+  }
+  return { resumedFrom, epochs: state.epoch, steps: state.step, last, baseline, history: state.history };
+}
+
+/** Writes a PNG under `dir` as `step_<000123>.png` and returns its path. */
+export async function savePng(dir: string, png: Buffer, step: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `step_${String(step).padStart(6, '0')}.png`);
+  await writeFile(file, png);
+  return file;
+}
