@@ -56,28 +56,24 @@ export async function run(argv: string[]): Promise<number> {
     tags[t.slice(0, eq)] = t.slice(eq + 1);
   }
   const controller = new AbortController();
-  // The first Ctrl-C stops cleanly (run marked KILLED, metrics flushed); a second one exits now.
-  let interrupts = 0;
+  // Ctrl-C: the tracker marks the run KILLED at once (local store first) and the stages are
+  // aborted so checkpoints stay whole; if a stage does not stop within 15 s the process exits.
   const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write(`\n${sig}: stopping after the current step (again to force)\n`);
+    process.stderr.write(`\n${sig}: stopping (Ctrl-C again to exit now)\n`);
     controller.abort();
+    setTimeout(() => process.exit(130), 15_000).unref();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   console.error(summarize(spec));
   const { executePipeline } = await import('../pipeline/execute.js');
   const result = await executePipeline(loaded, {
     signal: controller.signal,
+    onSignal,
     ...(args.values.events ? { events: fdSink(3) } : {}),
     ...(args.values['sweep-id'] ? { sweepId: args.values['sweep-id'] } : {}),
     ...(args.values['parent-run'] ? { parentRunId: args.values['parent-run'] } : {}),
     ...(args.values['run-name'] ? { runName: args.values['run-name'] } : {}),
     tags,
   });
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
   if (result.status === 'FINISHED') {
     console.error(`run ${result.runId} finished`);
     return EXIT.ok;

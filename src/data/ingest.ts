@@ -2,7 +2,7 @@
 // for `shapes` generate the JPEGs, for `mnist` store the digits as a raw Zarr array. Decoding
 // problems are found by the preprocess stage, which decodes anyway; ingest only drops empty files.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { listFolder } from './folder.js';
 import { loadMnist, MNIST_SIDE } from './mnist.js';
@@ -22,7 +22,8 @@ export interface BadFile {
 
 export interface IngestManifest {
   source: Dataset['source'];
-  /** Absolute folder that `file` items are relative to (null for mnist). */
+  /** Folder that `file` items are relative to (null for mnist); relative paths are relative to
+   * the ingest output itself, which is written under a temp name and renamed into the cache. */
   root: string | null;
   /** Raw array folder (relative to the ingest output) that `row` items index (mnist). */
   raw: string | null;
@@ -95,12 +96,15 @@ export async function ingest(o: IngestOptions): Promise<IngestManifest> {
   m.seconds = (performance.now() - t0) / 1000;
   if (m.bad.length) o.log?.warn(`ingest: ${m.bad.length} empty file(s) skipped: ${m.bad.slice(0, 5).map((b) => b.file).join(', ')}${m.bad.length > 5 ? ', …' : ''}`);
   o.log?.info(`ingest: ${m.source}, ${m.classes.length} classes, ${m.splits.train.length} train + ${m.splits.val.length} val in ${m.seconds.toFixed(1)} s`);
-  await writeFile(join(o.out, 'manifest.json'), JSON.stringify(m));
+  const stored = m.root && m.root.startsWith(o.out + sep) ? { ...m, root: relative(o.out, m.root) } : m;
+  await writeFile(join(o.out, 'manifest.json'), JSON.stringify(stored));
   return m;
 }
 
 export async function readIngest(dir: string): Promise<IngestManifest> {
-  return JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as IngestManifest;
+  const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as IngestManifest;
+  if (m.root && !isAbsolute(m.root)) m.root = join(dir, m.root);
+  return m;
 }
 
 function shapeFile(seed: number, index: number, classes: string[]): string {

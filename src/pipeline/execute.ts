@@ -10,6 +10,7 @@ import { nullSink, type EventSink } from './events.js';
 import { cacheStatus, planPipeline, TF_STAGES, type PlanEntry } from './plan.js';
 import { createProgress, formatDuration } from './progress.js';
 import type { StageContext, StageKind, StageLogger } from './types.js';
+import { TAG } from '../track/tags.js';
 import { startTrackedRun, type ActiveRun, type RunOptionsTracking } from './tracking.js';
 
 export interface ExecuteOptions extends RunOptionsTracking {
@@ -66,8 +67,7 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
       if (!backendReady && TF_STAGES.has(stage.kind)) {
         const { initBackend } = await import('../backend/index.js');
         const b = await initBackend(spec.train.backend);
-        run.setTag('ablate.backend', b.name);
-        log.info(`backend: ${b.name}`);
+        run.setTag(TAG.backend, b.name);
         backendReady = true;
       }
       const t0 = Date.now();

@@ -4,15 +4,20 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { LoadedSpec } from '../spec/load.js';
+import { ablateTags, flattenSpec, installLifecycle, openTracker } from '../track/index.js';
 import type { PlannedStage, StageRun } from './types.js';
 
 export interface RunOptionsTracking {
   sweepId?: string;
+  /** The trial's values on the sweep axes (tagged `ablate.axis.<path>`). */
+  axes?: Record<string, unknown>;
   parentRunId?: string;
-  /** Extra tags, e.g. the sweep's axis values. */
+  /** Extra tags. */
   tags?: Record<string, string>;
   runName?: string;
   cwd?: string;
+  /** Called on SIGINT/SIGTERM, before the run is marked KILLED (aborts the stages). */
+  onSignal?: (signal: NodeJS.Signals) => void;
 }
 
 export interface ActiveRun extends StageRun {
@@ -20,24 +25,6 @@ export interface ActiveRun extends StageRun {
   readonly experimentId: string;
   appendLog(line: string): void;
   end(status: 'FINISHED' | 'FAILED' | 'KILLED', error?: Error): Promise<void>;
-}
-
-interface TrackedRunLike {
-  id: string;
-  experimentId: string;
-  localDir: string;
-  logMetric(k: string, v: number, step?: number): void;
-  setTag(k: string, v: string): void;
-  logArtifact(p: string, a?: string): Promise<void>;
-  logText(text: string, artifactPath: string): Promise<void>;
-  end(status: 'FINISHED' | 'FAILED' | 'KILLED', error?: Error): Promise<void>;
-}
-interface TrackModule {
-  openTracker(o: { uri?: string | undefined; cwd: string }): {
-    startRun(o: { experiment: string; runName: string; tags: Record<string, string>; params: Record<string, string>; parentRunId?: string }): Promise<TrackedRunLike>;
-  };
-  flattenSpec(spec: unknown): Record<string, string>;
-  installLifecycle(run: TrackedRunLike): { dispose(): void };
 }
 
 export function ablateVersion(): string {
@@ -54,29 +41,31 @@ export function defaultRunName(loaded: LoadedSpec): string {
 }
 
 export async function startTrackedRun(loaded: LoadedSpec, plan: PlannedStage[], opts: RunOptionsTracking): Promise<ActiveRun> {
-  // Resolved at run time until src/track exposes its barrel (in progress in parallel).
-  const track = (await import(new URL('../track/index.js', import.meta.url).href)) as TrackModule;
   const { spec } = loaded;
-  const tracker = track.openTracker({ uri: spec.track.uri, cwd: opts.cwd ?? process.cwd() });
+  const cwd = opts.cwd ?? process.cwd();
+  const tracker = openTracker({ uri: spec.track.uri, cwd });
   const tags: Record<string, string> = {
     ...spec.track.tags,
     ...opts.tags,
-    'ablate.spec_hash': loaded.hash,
-    'ablate.version': ablateVersion(),
-    'ablate.spec_file': loaded.file,
-    ...Object.fromEntries(plan.map((s) => [`ablate.stage.${s.kind}`, s.key])),
+    ...ablateTags({
+      specHash: loaded.hash,
+      version: ablateVersion(),
+      stages: Object.fromEntries(plan.map((s) => [s.kind, s.key])),
+      ...(opts.sweepId ? { sweep: { id: opts.sweepId, axes: opts.axes ?? {} } } : {}),
+    }),
   };
   if (loaded.overrides.length > 0) tags['ablate.overrides'] = loaded.overrides.map((o) => o.text).join(' ');
-  if (opts.sweepId) tags['ablate.sweep_id'] = opts.sweepId;
   const run = await tracker.startRun({
     experiment: spec.track.experiment ?? spec.name,
     runName: opts.runName ?? spec.track.runName ?? defaultRunName(loaded),
     tags,
-    params: track.flattenSpec(spec),
+    params: flattenSpec(spec),
+    source: loaded.file,
     ...(opts.parentRunId ? { parentRunId: opts.parentRunId } : {}),
   });
+  // The whole resolved spec travels with the run (params cut values over 6000 characters).
   await run.logText(stringify(spec), 'spec.yaml');
-  const lifecycle = track.installLifecycle(run);
+  const lifecycle = installLifecycle(run, { exitOnSignal: false, ...(opts.onSignal ? { onSignal: opts.onSignal } : {}) });
   const logLines: string[] = [];
   return {
     id: run.id,
@@ -90,8 +79,8 @@ export async function startTrackedRun(loaded: LoadedSpec, plan: PlannedStage[], 
     },
     async end(status, error) {
       await run.logText(`${logLines.join('\n')}\n`, 'run.log');
-      lifecycle.dispose();
       await run.end(status, error);
+      lifecycle.dispose();
     },
   };
 }
