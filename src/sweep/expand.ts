@@ -7,7 +7,7 @@ import { experimentSchema, type SweepSpec } from '../spec/schema.js';
 import { CliAxisError, type CliSweepArgs } from './cli-axes.js';
 import { draw, mulberry32 } from './random.js';
 
-/** `variant` and `seed` are axes like the fields: `ablate.sweep.axis.variant`, `…axis.seed`. */
+/** `variant` and `seed` are axes like the fields: `ablate.axis.variant`, `ablate.axis.seed`. */
 export const VARIANT_AXIS = 'variant';
 export const SEED_AXIS = 'seed';
 

@@ -1,0 +1,68 @@
+// `ablate sweep --dry-run`: the trial table and, per trial, which stages it will compute and
+// which it will reuse (from the cache, or from an earlier trial of this sweep computing the same
+// key), without launching anything or writing to the store.
+import { existsSync } from 'node:fs';
+import { cacheStatus, planPipeline } from '../pipeline/plan.js';
+import type { BuiltSweep } from './build.js';
+import { readSweepRuns, storeRoot } from './records.js';
+import { decide } from './resume.js';
+import { toPrior } from './run.js';
+
+export interface DryRunRow {
+  index: number;
+  name: string;
+  hash: string;
+  action: string;
+  /** Stage kind → `compute`, `reuse (cache)`, `reuse (#n)`, `—` (trial skipped) or `missing`. */
+  stages: Record<string, string>;
+}
+
+export async function dryRun(sweep: BuiltSweep): Promise<{ rows: DryRunRow[]; kinds: string[]; store: string }> {
+  const first = sweep.trials[0]!.spec;
+  const root = storeRoot(first.track.uri);
+  const prior = existsSync(root) ? toPrior(readSweepRuns(root, sweep.id), sweep.sweep.metric) : [];
+  const computedBy = new Map<string, number>();
+  const kinds: string[] = [];
+  const rows: DryRunRow[] = [];
+  for (const t of sweep.trials) {
+    const d = decide(t.hash, prior);
+    const plan = await planPipeline(t.spec);
+    const stages: Record<string, string> = {};
+    for (const s of plan) {
+      if (!kinds.includes(s.kind)) kinds.push(s.kind);
+      if (d.action === 'skip') stages[s.kind] = '—';
+      else if (s.missing) stages[s.kind] = 'missing';
+      else if (!s.cacheable || !t.spec.cache.enabled) stages[s.kind] = 'compute';
+      else if (cacheStatus(s, t.spec) === 'hit') stages[s.kind] = 'reuse (cache)';
+      else if (computedBy.has(s.key)) stages[s.kind] = `reuse (#${computedBy.get(s.key)! + 1})`;
+      else {
+        stages[s.kind] = 'compute';
+        computedBy.set(s.key, t.index);
+      }
+    }
+    rows.push({ index: t.index, name: t.name, hash: t.hash, action: d.action === 'skip' ? 'done (skip)' : d.action, stages });
+  }
+  return { rows, kinds, store: root };
+}
+
+export function formatDryRun(sweep: BuiltSweep, r: { rows: DryRunRow[]; kinds: string[]; store: string }, jobs: number): string {
+  const head = ['#', 'trial', 'hash', 'status', ...r.kinds];
+  const body = r.rows.map((x) => [String(x.index + 1), x.name, x.hash.slice(0, 8), x.action, ...r.kinds.map((k) => x.stages[k] ?? '')]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  const counts = r.kinds.map((k) => {
+    const c = r.rows.filter((x) => x.stages[k] === 'compute').length;
+    const reused = r.rows.filter((x) => x.stages[k]?.startsWith('reuse')).length;
+    return `${k} ${c}${reused ? ` (+${reused} reused)` : ''}`;
+  });
+  const axes = sweep.axes.map((a) => `${a.path}${a.replicate ? ' (replicates)' : ''}`).join(' × ') || 'none';
+  return [
+    `sweep ${sweep.id}: ${sweep.trials.length} trials, axes ${axes}, ${jobs} at a time, store ${r.store}`,
+    ...(sweep.duplicates.length ? [`(${sweep.duplicates.length} duplicate trial(s) dropped: ${sweep.duplicates.map((d) => `${d.name} = ${d.sameAs}`).join('; ')})`] : []),
+    '',
+    fmt(head),
+    ...body.map(fmt),
+    '',
+    `stage executions: ${counts.join(', ')}`,
+  ].join('\n');
+}

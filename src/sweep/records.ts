@@ -1,0 +1,180 @@
+// What the tracking store knows about a sweep: its parent run, the runs of its trials, and the
+// records the sweep itself writes when a trial could not (a child that died before or without
+// ending its run). Everything else about a run is written by the child, as for any `ablate run`.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FileStore, PROCESS_FILE, RunFolder, currentProcess, isAlive } from '../track/file-store.js';
+import { writeFileAtomic } from '../track/fs-util.js';
+import { safeKey } from '../track/keys.js';
+import { formatLine } from '../track/metric-line.js';
+import { readRun } from '../track/reader.js';
+import { closeDeadRun, recoverDeadRuns } from '../track/recovery.js';
+import { TAG, currentUser, systemTags } from '../track/tags.js';
+import { RUN_STATUS, type RunRecord } from '../track/types.js';
+import type { EndStatus } from './pool.js';
+
+/** Tags the sweep adds beside the tracking layer's `ablate.sweep_id` and `ablate.axis.*`. */
+export const SWEEP_TAG = {
+  role: 'ablate.sweep.role',
+  trial: 'ablate.sweep.trial',
+  name: 'ablate.sweep.name',
+} as const;
+
+export interface SweepRecordInput {
+  id: string;
+  name: string;
+  experiment: string;
+  file: string;
+  axes: string[];
+  trials: number;
+  metric: string;
+  goal: string;
+}
+
+/** Where the tracking store of a spec is: the spec's uri, else MLFLOW_TRACKING_URI, else runs/. */
+export function storeRoot(uri: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const u = uri ?? env.MLFLOW_TRACKING_URI ?? 'runs';
+  if (/^https?:\/\//.test(u)) throw new Error(`sweeps need a file store for resume and compare (got ${u}); run with track.uri=runs and sync later`);
+  return resolve(u.startsWith('file://') ? new URL(u).pathname : u);
+}
+
+export class SweepRecords {
+  readonly store: FileStore;
+  readonly experimentId: string;
+
+  constructor(
+    readonly root: string,
+    experimentName: string,
+  ) {
+    this.store = new FileStore(root);
+    this.store.init();
+    this.experimentId = this.store.ensureExperiment(experimentName).experiment_id;
+  }
+
+  /** Runs of the experiment with this sweep id (parent excluded), after closing dead ones. */
+  trialRuns(sweepId: string): RunRecord[] {
+    recoverDeadRuns(this.root);
+    return this.sweepRuns(sweepId).filter((r) => r.tags[SWEEP_TAG.role] !== 'parent');
+  }
+
+  sweepRuns(sweepId: string): RunRecord[] {
+    return readSweepRuns(this.root, sweepId);
+  }
+
+  /** Whether the process that writes a RUNNING run still lives (an earlier sweep's orphan). */
+  isLive(r: RunRecord): boolean {
+    const f = RunFolder.open(r.dir);
+    const p = f?.processInfo();
+    return r.info.status === 'RUNNING' && p !== undefined && isAlive(p);
+  }
+
+  /** The sweep's parent run: reopened when the sweep resumes, created otherwise. */
+  openParent(input: SweepRecordInput, cwd = process.cwd()): RunFolder {
+    const existing = this.sweepRuns(input.id).find((r) => r.tags[SWEEP_TAG.role] === 'parent');
+    let run: RunFolder;
+    if (existing) {
+      run = RunFolder.open(existing.dir)!;
+      run.meta = { ...run.meta, status: RUN_STATUS.RUNNING, end_time: null };
+      writeFileAtomic(join(run.dir, PROCESS_FILE), JSON.stringify(currentProcess()), run.dir);
+      run.writeMeta();
+    } else {
+      run = this.store.createRun({ experimentId: this.experimentId, runName: `sweep ${input.id}`, userId: currentUser(), startTime: Date.now() });
+      const tags = {
+        ...systemTags({ runName: `sweep ${input.id}`, cwd, source: input.file }),
+        [TAG.sweepId]: input.id,
+        [SWEEP_TAG.role]: 'parent',
+        [SWEEP_TAG.name]: input.name,
+      };
+      for (const [k, v] of Object.entries(tags)) run.setTag(k, v);
+      const params: Record<string, string> = {
+        'sweep.file': input.file,
+        'sweep.axes': input.axes.join(','),
+        'sweep.trials': String(input.trials),
+        'sweep.metric': input.metric,
+        'sweep.goal': input.goal,
+      };
+      for (const [k, v] of Object.entries(params)) run.logParam(k, v);
+    }
+    return run;
+  }
+
+  writeArtifact(run: RunFolder, name: string, content: string): void {
+    mkdirSync(run.artifactsDir, { recursive: true });
+    writeFileSync(join(run.artifactsDir, name), content);
+  }
+
+  endParent(run: RunFolder, status: EndStatus, metrics: Record<string, number>): void {
+    const now = Date.now();
+    for (const [k, v] of Object.entries(metrics)) appendMetric(run, k, v, now);
+    run.meta = { ...run.meta, status: RUN_STATUS[status], end_time: now };
+    run.writeMeta();
+  }
+
+  /**
+   * A child ended without ending its run (crash, kill -9, out of memory): close the run it opened
+   * with the error; when it died before opening one, write a FAILED run for the trial so that the
+   * failure is in the store like any other result.
+   */
+  recordUnreported(opts: {
+    runId?: string;
+    status: EndStatus;
+    error: string;
+    sweepId: string;
+    parentRunId: string;
+    trialName: string;
+    trialIndex: number;
+    tags: Record<string, string>;
+    startTime: number;
+  }): string {
+    if (opts.runId) {
+      const dir = this.store.findRun(opts.runId);
+      const run = dir ? RunFolder.open(dir) : undefined;
+      if (run && run.meta.status === RUN_STATUS.RUNNING) {
+        closeDeadRun(run, opts.error);
+        if (opts.status === 'KILLED') {
+          run.meta = { ...run.meta, status: RUN_STATUS.KILLED };
+          run.writeMeta();
+        }
+      }
+      return opts.runId;
+    }
+    const run = this.store.createRun({ experimentId: this.experimentId, runName: opts.trialName, userId: currentUser(), startTime: opts.startTime });
+    const tags: Record<string, string> = {
+      [TAG.runName]: opts.trialName,
+      [TAG.user]: currentUser(),
+      [TAG.parentRunId]: opts.parentRunId,
+      [TAG.sweepId]: opts.sweepId,
+      [SWEEP_TAG.trial]: String(opts.trialIndex),
+      [TAG.error]: opts.error.slice(0, 4000),
+      ...opts.tags,
+    };
+    for (const [k, v] of Object.entries(tags)) run.setTag(safeKey(k), v);
+    run.meta = { ...run.meta, status: RUN_STATUS[opts.status], end_time: Date.now() };
+    run.writeMeta();
+    return run.meta.run_id;
+  }
+}
+
+function appendMetric(run: RunFolder, key: string, value: number, ts: number): void {
+  const path = run.metricPath(key);
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, `${formatLine(ts, value, 0)}\n`, { flag: 'a' });
+}
+
+export function sweepIdOf(tags: Record<string, string>): string | undefined {
+  return tags[TAG.sweepId];
+}
+
+/** Every run (parent included) of a sweep, oldest first; reads only, so --dry-run may use it. */
+export function readSweepRuns(root: string, sweepId: string, history = false): RunRecord[] {
+  const store = new FileStore(root);
+  const out: RunRecord[] = [];
+  // Every experiment: an axis may set track.experiment, so trials need not share one.
+  for (const exp of store.experimentIds()) {
+    for (const dir of store.runDirs(exp)) {
+      const r = readRun(dir, { history });
+      if (r && sweepIdOf(r.tags) === sweepId && r.info.lifecycleStage === 'active') out.push(r);
+    }
+  }
+  return out.sort((a, b) => a.info.startTime - b.info.startTime);
+}
