@@ -96,7 +96,7 @@ export async function ingest(o: IngestOptions): Promise<IngestManifest> {
   m.seconds = (performance.now() - t0) / 1000;
   if (m.bad.length) o.log?.warn(`ingest: ${m.bad.length} empty file(s) skipped: ${m.bad.slice(0, 5).map((b) => b.file).join(', ')}${m.bad.length > 5 ? ', …' : ''}`);
   o.log?.info(`ingest: ${m.source}, ${m.classes.length} classes, ${m.splits.train.length} train + ${m.splits.val.length} val in ${m.seconds.toFixed(1)} s`);
-  const stored = m.root && m.root.startsWith(o.out + sep) ? { ...m, root: relative(o.out, m.root) } : m;
+  const stored = m.root?.startsWith(o.out + sep) ? { ...m, root: relative(o.out, m.root) } : m;
   await writeFile(join(o.out, 'manifest.json'), JSON.stringify(stored));
   return m;
 }
