@@ -12,7 +12,8 @@ import type { StageContext, StageImpl, StageKind, StageRun } from '../src/pipeli
 import { experimentSchema, type ExperimentInput, type ExperimentSpec } from '../src/spec/schema.js';
 import { stage as evaluateStage } from '../src/train/evaluate-stage.js';
 import { stage as featuresStage } from '../src/train/features-stage.js';
-import { stage as pretrainStage } from '../src/train/pretrain-stage.js';
+import { mnistSource, stage as pretrainStage } from '../src/train/pretrain-stage.js';
+import { convnet, saveModel } from '../src/models/index.js';
 import { stage as trainStage } from '../src/train/train-stage.js';
 import { writePreprocessed } from './fixtures/train-data.js';
 
@@ -118,4 +119,31 @@ test('embedding targets: cosine loss, nearest-neighbour evaluation with ANN reca
   assert.equal(m.ann_recall, 1); // four classes: HNSW is exact at this size
   // nn_top1 is nearest-target accuracy, the same definition as eval_accuracy with targets.
   assert.equal(m.nn_top1, m.eval_accuracy);
+});
+
+test('a user model on disk (model.base.path) as the base, cut before-head', async () => {
+  const path = join(dir, 'user-model');
+  await saveModel(convnet({ inputShape: [8, 8, 3], outputs: 10, width: 2, seed: 9 }), path);
+  const s = spec({ model: { base: { arch: 'resnet', width: 2, path }, cut: 'before-head', pool: undefined }, train: { epochs: 2, batchSize: 16, lr: 0.02, backend: 'cpu' } });
+  assert.equal(pretrainStage.enabled!(s), false);
+  const rec: Recorded = { metrics: [], logs: [] };
+  const inputs: Partial<Record<StageKind, string>> = { preprocess: join(dir, 'preprocess') };
+  await runStage(featuresStage, s, inputs, (inputs.features = join(dir, 'features-user')), rec);
+  assert.deepEqual((await openArray(join(dir, 'features-user', 'val', 'features'))).shape, [32, 8]);
+  assert.ok(rec.logs.some((l) => l.includes('cut at avg_pool')));
+  await runStage(trainStage, s, inputs, join(dir, 'train-user'), rec);
+  assert.ok(last(rec, 'val_accuracy') !== undefined);
+});
+
+test('MNIST as the pretraining source: resized to the image shape, split 90/10', async () => {
+  const out = join(dir, 'mnist-src');
+  const classes = await mnistSource(out, [8, 8, 3], 0, 512);
+  assert.deepEqual(classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  const train = await openArray(join(out, 'train', 'images'));
+  const val = await openArray(join(out, 'val', 'images'));
+  assert.deepEqual(train.shape.slice(1), [8, 8, 3]);
+  assert.equal(train.shape[0]! + val.shape[0]!, 10000);
+  assert.equal(val.shape[0], 1000);
+  const chunk = (await train.readChunk(0)) as Uint8Array;
+  assert.ok(chunk.some((v) => v > 128), 'digits are visible after resizing');
 });

@@ -41,7 +41,7 @@ async function subsetSplit(src: string, dst: string, split: 'train' | 'val', kee
 }
 
 /** MNIST digits resized to the training image shape (bilinear, gray tiled to RGB), split 90/10 with the seed. */
-async function mnistSource(dst: string, shape: [number, number, number], seed: number, chunk: number): Promise<string[]> {
+export async function mnistSource(dst: string, shape: [number, number, number], seed: number, chunk: number): Promise<string[]> {
   const { images, labels } = await loadMnist();
   const n = labels.length;
   const order = shuffle(
