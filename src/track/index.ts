@@ -8,7 +8,7 @@ export { installLifecycle, type LifecycleOptions } from './lifecycle.js';
 export { listExperiments, listRuns, readMetricFile, readRun, readStore } from './reader.js';
 export { type RecoveredRun, recoverDeadRuns } from './recovery.js';
 export { isRestUri, MlflowClient, MlflowError, redactUri, RemoteUnavailableError } from './rest-client.js';
-export { syncRun, type SyncResult } from './sync.js';
+export { type StoreSyncSummary, syncRun, syncStore, type SyncResult } from './sync.js';
 export { ablateTags, type AblateTagInput, TAG } from './tags.js';
 export { openTracker, resolveTrackingUri, type StartRunOptions, type TrackedRun, type Tracker, type TrackerOptions } from './tracker.js';
 export * from './types.js';

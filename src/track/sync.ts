@@ -3,15 +3,16 @@
 // `ablate sync` for whatever a run could not send (server down, process killed). What has been sent
 // is kept per server in the run's `.ablate-sync.json`, so a retry resends at most one batch
 // (MLflow stores a repeated metric point once, and params/tags with the same value are no-ops).
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Batch, splitBatches } from './batch.js';
-import { type ExperimentMeta, readYaml, RunFolder, SYNC_FILE } from './file-store.js';
+import { type ExperimentMeta, FileStore, isAlive, readYaml, RunFolder, SYNC_FILE } from './file-store.js';
 import { writeFileAtomic } from './fs-util.js';
 import { LIMITS } from './keys.js';
 import { parseLine } from './metric-line.js';
 import { files } from './reader.js';
-import { type BatchMetric, type KeyValue, type MlflowClient, MlflowError } from './rest-client.js';
+import { recoverDeadRuns } from './recovery.js';
+import { type BatchMetric, type KeyValue, type MlflowClient, MlflowError, RemoteUnavailableError } from './rest-client.js';
 import { TAG } from './tags.js';
 import { type Log, RUN_STATUS, statusName } from './types.js';
 
@@ -195,4 +196,89 @@ function reject(state: SyncState, what: string, why: string, log: Log): void {
 
 function strip(m: PendingMetric): BatchMetric {
   return { key: m.key, value: m.value, timestamp: m.timestamp, step: m.step };
+}
+
+export interface StoreSyncOptions {
+  /** Only runs of this experiment (name or local id). */
+  experiment?: string;
+  /** Only these local run ids. */
+  runIds?: string[];
+  log?: Log;
+  /** Called after each run, e.g. for a progress line. */
+  onRun?: (result: SyncResult | { localRunId: string; error: string } | { localRunId: string; skipped: string }) => void;
+}
+
+export interface StoreSyncSummary {
+  synced: SyncResult[];
+  failed: { localRunId: string; error: string }[];
+  skipped: { localRunId: string; skipped: string }[];
+}
+
+/**
+ * Uploads every run of a local store that the server does not fully have yet. Runs still written
+ * by a live process are left alone; runs of dead processes are closed as FAILED first.
+ */
+export async function syncStore(root: string, client: MlflowClient, opts: StoreSyncOptions = {}): Promise<StoreSyncSummary> {
+  recoverDeadRuns(root);
+  const store = new FileStore(root);
+  const summary: StoreSyncSummary = { synced: [], failed: [], skipped: [] };
+  const dirs: RunFolder[] = [];
+  for (const id of store.experimentIds()) {
+    const name = store.experiment(id)?.name;
+    if (opts.experiment && opts.experiment !== id && opts.experiment !== name) continue;
+    for (const dir of store.runDirs(id)) {
+      const run = RunFolder.open(dir);
+      if (run && (!opts.runIds || opts.runIds.includes(run.meta.run_id))) dirs.push(run);
+    }
+  }
+  // Parents (sweeps) first, so a trial's mlflow.parentRunId can name the parent's server id.
+  const hasParent = (r: RunFolder) => existsSync(join(r.dir, 'tags', TAG.parentRunId));
+  dirs.sort((a, b) => Number(hasParent(a)) - Number(hasParent(b)) || a.meta.start_time - b.meta.start_time);
+  const resolveRunId = (localId: string) => {
+    const dir = store.findRun(localId);
+    return dir ? loadSyncState(dir, client.displayUri).runId : undefined;
+  };
+  for (const run of dirs) {
+    const localRunId = run.meta.run_id;
+    const proc = run.processInfo();
+    if (run.meta.status === RUN_STATUS.RUNNING && proc && isAlive(proc)) {
+      const s = { localRunId, skipped: `still running (pid ${proc.pid}); it uploads itself` };
+      summary.skipped.push(s);
+      opts.onRun?.(s);
+      continue;
+    }
+    const state = loadSyncState(run.dir, client.displayUri);
+    if (state.status && state.status === statusName(run.meta.status) && !hasUnsent(run.dir, state)) {
+      const s = { localRunId, skipped: 'already uploaded' };
+      summary.skipped.push(s);
+      opts.onRun?.(s);
+      continue;
+    }
+    try {
+      const r = await syncRun(run.dir, client, { artifacts: true, log: opts.log, resolveRunId });
+      summary.synced.push(r);
+      opts.onRun?.(r);
+    } catch (e) {
+      const f = { localRunId, error: e instanceof Error ? e.message : String(e) };
+      summary.failed.push(f);
+      opts.onRun?.(f);
+      // A server that is down for one run is down for the rest: stop instead of waiting on each.
+      if (e instanceof RemoteUnavailableError) break;
+    }
+  }
+  return summary;
+}
+
+/** Cheap check for files changed after the last upload (e.g. a recovered run's new tag). */
+function hasUnsent(dir: string, state: SyncState): boolean {
+  for (const [key, path] of files(join(dir, 'metrics'))) if (statSync(path).size > (state.metrics[key] ?? 0)) return true;
+  for (const [key] of files(join(dir, 'params'))) if (!state.params.includes(key) && !state.rejected.includes(`param:${key}`)) return true;
+  for (const [key, path] of files(join(dir, 'tags'))) if (state.tags[key] !== readFileSync(path, 'utf8')) return true;
+  if (!state.rejected.includes('artifacts')) {
+    for (const [rel, path] of files(join(dir, 'artifacts'))) {
+      const st = statSync(path);
+      if (state.artifacts[rel] !== `${st.size}:${Math.floor(st.mtimeMs)}`) return true;
+    }
+  }
+  return false;
 }
