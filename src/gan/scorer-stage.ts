@@ -12,7 +12,7 @@ import { buildScorer, gaussianToJson, realStatistics, scorerOutputs, trainScorer
 import * as tf from '@tensorflow/tfjs';
 
 export const SCORER_VERSION = 1;
-export const SCORER_TRAINING = { epochs: 3, batchSize: 64, lr: 2e-3, seed: 0, trainDigits: 8000 } as const;
+export const SCORER_TRAINING = { epochs: 2, batchSize: 64, lr: 2e-3, seed: 0, trainDigits: 8000 } as const;
 
 export function scorerRange(spec: ExperimentSpec): DigitRange | undefined {
   const n = spec.preprocess.normalize;
