@@ -24,7 +24,7 @@ export interface BuiltSweep {
   sweep: SweepSpec;
   axes: AxisInfo[];
   trials: BuiltTrial[];
-  /** The base spec with the sweep-wide overrides: what `compare` diffs each trial against. */
+  /** The base spec with the overrides every trial shares: what `compare` diffs each trial against. */
   base: LoadedSpec;
   /** Trials dropped because they resolved to the same spec as an earlier one. */
   duplicates: { index: number; name: string; sameAs: string }[];
@@ -71,7 +71,10 @@ export function buildFromLoaded(loaded: LoadedSweep, cliArgs: readonly string[])
   const base = resolveSpec(
     loaded.base.data,
     loaded.base.layers,
-    expansion.trials[0]?.overrides.filter((o) => o.origin.kind === 'sweep' && o.origin.at[0] === 'overrides').map((o) => o.text) ?? [],
+    // What every trial shares: the sweep-wide overrides and single-valued command-line ones.
+    expansion.trials[0]?.overrides
+      .filter((o) => (o.origin.kind === 'sweep' && o.origin.at[0] === 'overrides') || (o.origin.kind === 'cli' && o.origin.text === o.text))
+      .map((o) => o.text) ?? [],
     loaded.base.file,
   );
 
