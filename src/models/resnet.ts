@@ -26,7 +26,9 @@ export function resnet(o: ResnetOptions): tf.LayersModel {
     tf.layers
       .conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: init.he(), name })
       .apply(x) as Sym;
-  const bn = (x: Sym, name: string): Sym => tf.layers.batchNormalization({ name }).apply(x) as Sym;
+  // Momentum 0.9 (Keras's default is 0.99): with the few hundred steps of a small run, 0.99 leaves
+  // the moving statistics near their initial values and evaluation (which uses them) near chance.
+  const bn = (x: Sym, name: string): Sym => tf.layers.batchNormalization({ momentum: 0.9, name }).apply(x) as Sym;
   const relu = (x: Sym, name: string): Sym => tf.layers.activation({ activation: 'relu', name }).apply(x) as Sym;
 
   const input = tf.input({ shape: o.inputShape, name: 'input' });
