@@ -219,5 +219,7 @@ export function classify(err: unknown, data: Uint8Array): string {
   if (/pixel limit/i.test(msg)) return `too many pixels (over maxPixels): ${msg}`;
   if (/unsupported image format/i.test(msg)) return `unsupported image format (${probe(data).format})`;
   if (/premature end|truncat|corrupt|unexpected end|read error|not a JPEG|invalid|bad /i.test(msg)) return `truncated or corrupt: ${msg}`;
+  // libvips sometimes reports only that a decoder warning (e.g. premature end of data) was fatal.
+  if (/failOn|warning treated as error/i.test(msg)) return `truncated or corrupt: the decoder warned (${msg})`;
   return `decode failed: ${msg}`;
 }
