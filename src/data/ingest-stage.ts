@@ -16,7 +16,7 @@ export const stage: StageImpl = {
   slice(spec: ExperimentSpec) {
     const { maxPixels: _p, maxBadFraction: _b, targets: _t, ...d } = spec.dataset;
     // The folder's absolute location is part of its identity; for shapes, generation params only.
-    return { ...d, path: d.source === 'folder' ? datasetRoot(spec.dataset, '') : d.path, count: d.source === 'shapes' ? d.count : undefined, seed: spec.seed };
+    return { ...d, path: d.source === 'folder' ? datasetRoot(spec.dataset, '') : d.path, count: d.source === 'shapes' ? d.count : undefined };
   },
   async identity(spec: ExperimentSpec) {
     const d = spec.dataset;
@@ -29,7 +29,7 @@ export const stage: StageImpl = {
     const d = ctx.spec.dataset;
     const pool = d.source === 'shapes' ? createPool(ctx.spec.preprocess.workers) : undefined;
     try {
-      await ingest({ dataset: d, seed: ctx.spec.seed, out: ctx.out, pool, log: ctx.log, signal: ctx.signal });
+      await ingest({ dataset: d, seed: ctx.spec.dataset.seed, out: ctx.out, pool, log: ctx.log, signal: ctx.signal });
     } finally {
       await pool?.close();
     }

@@ -33,7 +33,7 @@ export async function preview(spec: ExperimentSpec, o: PreviewOptions): Promise<
   const n = o.n ?? 16;
   const work = await mkdtemp(join(tmpdir(), 'ablate-preview-'));
   try {
-    const ing = await ingest({ dataset: spec.dataset, seed: spec.seed, out: work, onlyFirst: n });
+    const ing = await ingest({ dataset: spec.dataset, seed: spec.dataset.seed, out: work, onlyFirst: n });
     const items = [...ing.splits.train, ...ing.splits.val].slice(0, n);
     const sources = await loadSources(ing, work, items);
     const base = jobOf(spec.preprocess, spec.dataset.maxPixels);

@@ -25,7 +25,7 @@ export const experimentSchema = z
     extends: extendsField,
     name: z.string().default('experiment').describe('Short name; the default MLflow experiment and run name.'),
     description: z.string().optional().describe('Free text, stored with the run.'),
-    seed: z.number().int().min(0).default(0).describe('Seed for splits, shuffling and initialisation: same spec + seed + backend gives the same numbers.'),
+    seed: z.number().int().min(0).default(0).describe('Seed for initialisation and shuffling: same spec + seed + backend gives the same numbers (the data has its own `dataset.seed`).'),
     task: z
       .enum(TASKS)
       .default('classify')

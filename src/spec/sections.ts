@@ -21,6 +21,12 @@ export const datasetSchema = z
       .optional()
       .describe('Folder of the dataset. Required for `folder`; for `shapes` where the generated files go (default: inside the cache).'),
     count: posInt('Number of images to generate for `shapes` (all classes together).').default(600),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Seed of the data itself (generated images, train/val split); separate from the top-level `seed` so replicates share one dataset and its cached preprocessing.'),
     classes: z.array(z.string()).optional().describe('Use only these classes (names as in the folder or the generator).'),
     valFraction: z.number().gt(0).lt(1).default(0.2).describe('Fraction held out for validation when the dataset has no train/val folders.'),
     limit: z
@@ -36,7 +42,7 @@ export const datasetSchema = z
       .min(0)
       .max(1)
       .default(0.05)
-      .describe('The ingest fails when more than this fraction of files cannot be read (they are always listed in the manifest).'),
+      .describe('Preprocessing fails when more than this fraction of files cannot be used (bad files are always skipped and listed in the manifest and run log).'),
     targets: z
       .union([
         z.strictObject({ kind: z.literal('file'), path: z.string().describe('JSON file mapping class name → vector.') }),
