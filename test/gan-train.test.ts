@@ -102,7 +102,7 @@ test('dcgan/wgan generators upsample + convolve, never transposed convolutions',
 test('wgan: weights are clipped to ±clip before every critic step', async () => {
   const t = new GanTrainer(tiny('wgan', { lr: 1e-6 }));
   const w = t.discriminator.trainableWeights[0]!;
-  w.write(tf.fill(w.shape, 5));
+  w.write(tf.fill(w.shape as number[], 5));
   await t.discriminatorStep(source());
   const max = tf.tidy(() => tf.max(tf.abs(w.read())).dataSync()[0]!);
   assert.ok(max <= 0.01 + 1e-4, `max |w| = ${max}`);

@@ -35,7 +35,8 @@ export function trend(points: Point[], fraction = 0.2): { first: number; last: n
 
 export async function curvePng(points: Point[], title: string, window = 10): Promise<Buffer> {
   const smooth = movingAverage(points, window);
-  const values = [...points.map((p) => ({ ...p, series: 'per step' })), ...smooth.map((p) => ({ ...p, series: `moving average (${window})` }))];
+  const series = ['per step', `moving average (${window})`];
+  const values = [...points.map((p) => ({ ...p, series: series[0] })), ...smooth.map((p) => ({ ...p, series: series[1] }))];
   const spec: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
@@ -47,7 +48,7 @@ export async function curvePng(points: Point[], title: string, window = 10): Pro
     encoding: {
       x: { field: 'step', type: 'quantitative', title: 'generator step' },
       y: { field: 'value', type: 'quantitative', title: 'E[D(real)] − E[D(fake)]' },
-      color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#c6d4e8', '#1f4e9c'] } },
+      color: { field: 'series', type: 'nominal', title: null, scale: { domain: series, range: ['#c6d4e8', '#1f4e9c'] } },
     },
   };
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
