@@ -13,6 +13,9 @@ export interface TrialView {
   done?: number;
   total?: number;
   unit?: string;
+  /** Training passes expected (from the trial's spec) and seen so far: progress restarts each epoch. */
+  epochs?: number;
+  epoch?: number;
   metric?: number;
   seconds?: number;
   startedAt?: number;
@@ -38,7 +41,9 @@ export function fmtMetric(v: number | undefined): string {
 /** Fraction of a running trial done, from its training progress (the bulk of its time). */
 export function fraction(t: TrialView): number | undefined {
   if (t.stage !== 'train' || !t.total || t.done === undefined) return undefined;
-  return Math.min(1, Math.max(0, t.done / t.total));
+  const inEpoch = Math.min(1, Math.max(0, t.done / t.total));
+  if (!t.epochs) return inEpoch;
+  return Math.min(1, ((t.epoch ?? 0) + inEpoch) / t.epochs);
 }
 
 /**
@@ -84,7 +89,9 @@ export function trialLine(t: TrialView, count: number, metricName: string, width
       return `${idx} ${name}  done     ${metricName}=${fmtMetric(t.metric)}  (finished earlier)`;
     case 'running': {
       const elapsed = fmtDuration((now - (t.startedAt ?? now)) / 1000);
-      const f = t.total ? ` ${t.done ?? 0}/${t.total} ${t.unit ?? ''} ${Math.floor(((t.done ?? 0) / t.total) * 100)}%` : '';
+      const frac = fraction(t) ?? (t.total ? (t.done ?? 0) / t.total : undefined);
+      const ep = t.stage === 'train' && t.epochs && t.epochs > 1 ? ` epoch ${Math.min(t.epochs, (t.epoch ?? 0) + 1)}/${t.epochs}` : '';
+      const f = t.total ? `${ep} ${t.done ?? 0}/${t.total} ${t.unit ?? ''} ${Math.floor((frac ?? 0) * 100)}%` : '';
       const stage = t.stage ? ` ${t.stage}${t.waiting ? ' (waiting for another trial computing it)' : ''}${f}` : ' starting';
       return `${idx} ${name}  running ${stage}  ${elapsed}${t.metric !== undefined ? `  ${metricName}=${fmtMetric(t.metric)}` : ''}`;
     }

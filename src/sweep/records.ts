@@ -98,6 +98,11 @@ export class SweepRecords {
     return run;
   }
 
+  finalMetric(runId: string, metric: string): number | undefined {
+    const dir = this.store.findRun(runId);
+    return dir ? readRun(dir, { history: false })?.metrics[metric] : undefined;
+  }
+
   writeArtifact(run: RunFolder, name: string, content: string): void {
     mkdirSync(run.artifactsDir, { recursive: true });
     writeFileSync(join(run.artifactsDir, name), content);

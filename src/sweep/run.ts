@@ -202,6 +202,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
       };
     });
     const views: TrialView[] = results.map((r) => ({
+      ...(sweep.trials[r.index]!.spec.train.steps === undefined ? { epochs: sweep.trials[r.index]!.spec.train.epochs } : {}),
       index: r.index,
       name: r.name,
       state: r.action === 'skip' ? 'skipped' : 'queued',
@@ -248,6 +249,12 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
           });
         }
         Object.assign(r, settle(outcome), runId ? { runId } : {});
+        // The main metric as the store has it at the end (events may not carry every metric).
+        const final = runId ? records.finalMetric(runId, sweep.sweep.metric) : undefined;
+        if (final !== undefined) {
+          r.metric = final;
+          v.metric = final;
+        }
         v.state = outcome.status === 'FINISHED' ? 'done' : outcome.status === 'FAILED' ? 'failed' : 'killed';
         v.seconds = outcome.seconds;
         if (outcome.error) v.error = outcome.error;
@@ -330,6 +337,8 @@ function onEvent(v: TrialView, r: TrialResult, e: RunEvent, metric: string, chan
       }
       break;
     case 'progress':
+      // Training progress restarts every epoch; count the restarts to know the whole.
+      if (e.kind === 'train' && v.stage === 'train' && v.done !== undefined && e.done < v.done) v.epoch = (v.epoch ?? 0) + 1;
       v.stage = e.kind;
       v.waiting = false;
       v.done = e.done;
