@@ -111,5 +111,5 @@ test('weighted sum: total and each term, names unique per kind', async () => {
 test('a term without what it needs fails with a message naming it', async () => {
   const loss = await buildLoss([{ kind: 'cosine', weight: 1 }]);
   assert.throws(() => loss.compute(tf.tensor2d([[1, 0]]), { labels: tf.tensor1d([0], 'int32') }), /cosine.*target vectors/);
-  await assert.rejects(buildLoss([{ kind: 'content', weight: 1, layers: ['A'] }]), /feature network/);
+  await assert.rejects(buildLoss([{ kind: 'content', weight: 1, layers: ['A'], distance: 'mse' }]), /feature network/);
 });

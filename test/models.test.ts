@@ -112,3 +112,23 @@ test('save and load: the model.json round trip predicts the same', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('frozen batch-norm layers keep their moving statistics while the rest fine-tunes', () => {
+  const r = resnet(small);
+  const f = cutModel(r, 'before-last-downsample');
+  const stacked = stackModel(f, buildHead([8, 8, 8], { kind: 'linear', units: 1, activation: 'relu', dropout: 0, outputs: 4, seed: 1 }));
+  setTrainable(stacked, { from: 'stage2_block2_1_conv' }, new Set());
+  const mean = (name: string) => Array.from((stacked.getLayer(name) as unknown as { movingMean: { read(): tf.Tensor } }).movingMean.read().dataSync());
+  const frozen0 = mean('stage1_block1_1_bn');
+  const live0 = mean('stage2_block2_1_bn');
+  const opt = tf.train.sgd(0.01);
+  const x = tf.randomUniform([4, 16, 16, 3], 0, 1, 'float32', 5);
+  const vars = stacked.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  opt.minimize(() => (stacked.apply(x, { training: true }) as tf.Tensor).square().mean() as tf.Scalar, false, vars);
+  assert.deepEqual(mean('stage1_block1_1_bn'), frozen0);
+  assert.notDeepEqual(mean('stage2_block2_1_bn'), live0);
+  // Unfreezing restores normal training behaviour.
+  setTrainable(stacked, 'all', new Set());
+  opt.minimize(() => (stacked.apply(x, { training: true }) as tf.Tensor).square().mean() as tf.Scalar, false, stacked.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val));
+  assert.notDeepEqual(mean('stage1_block1_1_bn'), frozen0);
+});

@@ -147,3 +147,14 @@ test('MNIST as the pretraining source: resized to the image shape, split 90/10',
   const chunk = (await train.readChunk(0)) as Uint8Array;
   assert.ok(chunk.some((v) => v > 128), 'digits are visible after resizing');
 });
+
+test('no cut: a fresh built-in network trained whole, evaluated on images', async () => {
+  const s = spec({ model: { base: { arch: 'convnet', width: 2 }, cut: undefined, pool: undefined }, train: { epochs: 2, batchSize: 16, lr: 0.02, backend: 'cpu' } });
+  assert.equal(pretrainStage.enabled!(s) || featuresStage.enabled!(s), false);
+  const rec: Recorded = { metrics: [], logs: [] };
+  const inputs = { preprocess: join(dir, 'preprocess') };
+  await runStage(trainStage, s, inputs, join(dir, 'train-whole'), rec);
+  assert.ok(rec.logs.some((l) => l.includes('training convnet on images')), rec.logs.join('\n'));
+  await runStage(evaluateStage, s, { ...inputs, train: join(dir, 'train-whole') }, join(dir, 'eval-whole'), rec);
+  assert.equal(last(rec, 'eval_accuracy'), last(rec, 'val_accuracy'));
+});

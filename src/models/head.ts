@@ -46,20 +46,27 @@ export function stackModel(features: tf.LayersModel, head: tf.LayersModel): tf.L
 
 /**
  * Freezes what should not train: `head` freezes the whole features part, `all` nothing,
- * `{from: name}` every layer before `name` in model.layers order.
+ * `{from: name}` every layer before `name` in model.layers order. Frozen batch-norm layers also
+ * run in inference mode (moving statistics, no updates) while the rest trains, as in Keras: tfjs
+ * would otherwise keep normalising them with batch statistics and drift their moving averages.
  */
 export function setTrainable(model: tf.LayersModel, trainable: 'head' | 'all' | { from: string }, headLayers: Set<string>): void {
-  if (trainable === 'all') {
-    for (const l of model.layers) l.trainable = true;
-    return;
+  let from = 0;
+  if (trainable === 'head') from = -1;
+  else if (trainable !== 'all') {
+    from = model.layers.findIndex((l) => l.name === trainable.from);
+    if (from < 0) throw new Error(`model.trainable.from: no layer named "${trainable.from}" in the stacked model`);
   }
-  if (trainable === 'head') {
-    for (const l of model.layers) l.trainable = headLayers.has(l.name);
-    return;
-  }
-  const from = model.layers.findIndex((l) => l.name === trainable.from);
-  if (from < 0) throw new Error(`model.trainable.from: no layer named "${trainable.from}" in the stacked model`);
   model.layers.forEach((l, i) => {
-    l.trainable = i >= from;
+    l.trainable = from < 0 ? headLayers.has(l.name) : i >= from;
+    if (l.getClassName() === 'BatchNormalization') freezeStatistics(l, !l.trainable);
   });
+}
+
+const originalCall = new WeakMap<tf.layers.Layer, tf.layers.Layer['call']>();
+
+function freezeStatistics(layer: tf.layers.Layer, frozen: boolean): void {
+  const call = originalCall.get(layer) ?? layer.call.bind(layer);
+  originalCall.set(layer, call);
+  layer.call = frozen ? (inputs, kwargs) => call(inputs, { ...kwargs, training: false }) : call;
 }
