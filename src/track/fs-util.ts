@@ -1,6 +1,6 @@
 // File primitives that keep the store readable whatever moment the process dies at.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -22,14 +22,24 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir 
 export const PAGE = 4096;
 export const MAX_LINE = 64;
 
-/** Appends whole lines to one file; each call is one write(). */
+/**
+ * Appends whole lines to one file; each call is one write(). The file is born with its first lines
+ * (temp file + rename): MLflow fails a whole run on an empty metric file, which a kill between
+ * open() and write() would otherwise leave.
+ */
 export class LineAppender {
-  private fd: number;
-  private offset: number;
+  private fd: number | undefined;
+  private offset = 0;
 
-  constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(path, 'a');
+  constructor(
+    readonly path: string,
+    private readonly tmpDir = dirname(path),
+  ) {
+    if (existsSync(path)) this.open();
+  }
+
+  private open(): void {
+    this.fd = openSync(this.path, 'a');
     this.offset = fstatSync(this.fd).size;
   }
 
@@ -47,12 +57,18 @@ export class LineAppender {
       at += s.length;
     }
     const buf = Buffer.from(text, 'utf8');
+    if (this.fd === undefined) {
+      writeFileAtomic(this.path, buf, this.tmpDir);
+      this.open();
+      return;
+    }
     let done = 0;
     while (done < buf.length) done += writeSync(this.fd, buf, done, buf.length - done);
     this.offset += buf.length;
   }
 
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }

@@ -7,7 +7,7 @@ import { cp, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StageRun } from '../pipeline/types.js';
-import { FileStore, RunFolder } from './file-store.js';
+import { FileStore, type RunFolder } from './file-store.js';
 import { LineAppender, writeFileAtomic } from './fs-util.js';
 import { LIMITS, safeKey } from './keys.js';
 import { formatLine } from './metric-line.js';
@@ -247,7 +247,7 @@ class LiveRun implements TrackedRun {
     for (const [key, lines] of this.pending) {
       let a = this.appenders.get(key);
       if (!a) {
-        a = new LineAppender(this.folder.metricPath(key));
+        a = new LineAppender(this.folder.metricPath(key), this.runDir);
         this.appenders.set(key, a);
       }
       a.append(lines);
