@@ -73,21 +73,28 @@ interface Case {
   pad: Pad;
   dy: number[];
 }
-function randomCase(depthwise: boolean): Case {
+/** `wide`: strides up to 4, filters up to 5 (smaller and larger than the stride), pads up to 4, one-channel sides. */
+function randomCase(depthwise: boolean, wide = false): Case {
   for (;;) {
     const n = int(1, 3);
-    const h = int(3, 10);
-    const w = int(3, 10);
-    const cin = int(1, 4);
-    const cout = depthwise ? int(1, 3) : int(1, 5);
-    const f = [int(1, 4), int(1, 4), cin, cout];
+    const h = int(3, wide ? 13 : 10);
+    const w = int(3, wide ? 13 : 10);
+    const cin = wide && R() < 0.3 ? 1 : int(1, 4);
+    const cout = depthwise ? int(1, 3) : wide && R() < 0.3 ? 1 : int(1, 5);
+    const f = [int(1, wide ? 5 : 4), int(1, wide ? 5 : 4), cin, cout];
     // tfjs requires stride 1 wherever dilation > 1 (per op), so draw one of them > 1 at most.
-    const dilated = R() < 0.35;
-    const strides: [number, number] = dilated ? [1, 1] : [int(1, 3), int(1, 3)];
+    const dilated = R() < (wide ? 0.2 : 0.35);
+    const maxStride = wide ? 4 : 3;
+    const strides: [number, number] = dilated ? [1, 1] : [int(1, maxStride), int(1, maxStride)];
     const dilations: [number, number] = dilated ? [int(1, 3), int(1, 3)] : [1, 1];
     const kind = int(0, 2);
+    const maxPad = wide ? 4 : 2;
     const pad: Pad =
-      kind === 0 ? 'same' : kind === 1 ? 'valid' : [[0, 0], [int(0, 2), int(0, 2)], [int(0, 2), int(0, 2)], [0, 0]];
+      kind === 0
+        ? 'same'
+        : kind === 1
+          ? 'valid'
+          : [[0, 0], [int(0, maxPad), int(0, maxPad)], [int(0, maxPad), int(0, maxPad)], [0, 0]];
     try {
       const info = tf.backend_util.computeConv2DInfo(
         [n, h, w, cin],
@@ -131,6 +138,45 @@ test('Conv2DBackpropFilter on wasm matches cpu (random shapes, strides, pads, di
     const cpu = undilateFilter(cpuDilated, c.f, c.dilations);
     const e = relErr(cpu, wasm);
     assert.ok(e < 1e-5, `case ${JSON.stringify(c)}: relative error ${e}`);
+  }
+});
+
+async function checkBackpropInput(c: Case): Promise<void> {
+  const f = values(tf.util.sizeFromShape(c.f));
+  const dy = values(tf.util.sizeFromShape(c.dy));
+  const wasm = await on('wasm', () =>
+    kernel(
+      'Conv2DBackpropInput',
+      { dy: tf.tensor(dy, c.dy), filter: tf.tensor(f, c.f) },
+      { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+    ),
+  );
+  const dil = dilateFilter(f, c.f, c.dilations);
+  const cpu = await on('cpu', () =>
+    kernel(
+      'Conv2DBackpropInput',
+      { dy: tf.tensor(dy, c.dy), filter: tf.tensor(dil.v, dil.shape) },
+      { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+    ),
+  );
+  const e = relErr(cpu, wasm);
+  assert.ok(e < 1e-5, `case ${JSON.stringify(c)}: relative error ${e}`);
+}
+
+test('Conv2DBackpropInput polyphase on wasm matches cpu (strides 1–4, filters smaller/larger than the stride, 1-channel sides)', async () => {
+  for (let t = 0; t < 120; t++) await checkBackpropInput(randomCase(false, true));
+  // The DCGAN discriminator's layers (4×4 stride 2 'same', 1 and 32 input channels) and an
+  // odd-sized input where the phases have different row counts.
+  for (const [x, f, s] of [
+    [[2, 28, 28, 1], [4, 4, 1, 32], 2],
+    [[2, 14, 14, 32], [4, 4, 32, 64], 2],
+    [[2, 13, 11, 3], [3, 3, 3, 5], 2],
+    [[1, 9, 10, 2], [1, 1, 2, 3], 3],
+  ] as const) {
+    for (const pad of ['same', 'valid'] as const) {
+      const dyShape = tf.backend_util.computeConv2DInfo([...x] as [number, number, number, number], [...f] as [number, number, number, number], s, 1, pad).outShape;
+      await checkBackpropInput({ x: [...x], f: [...f], strides: [s, s], dilations: [1, 1], pad, dy: dyShape });
+    }
   }
 });
 
@@ -218,12 +264,22 @@ test('the wasm kernels free every intermediate buffer', async () => {
   const df = tf.randomNormal([3, 3, 3, 2]);
   const dy = tf.randomNormal([2, 5, 5, 4]);
   const ddy = tf.randomNormal([2, 5, 5, 6]);
+  const f1 = tf.randomNormal([3, 3, 1, 4]);
+  const f11 = tf.randomNormal([1, 1, 3, 4]);
+  const cropPad: [[0, 0], [number, number], [number, number], [0, 0]] = [[0, 0], [4, 0], [0, 4], [0, 0]];
+  const cropInfo = tf.backend_util.computeConv2DInfo([2, 9, 9, 3], [3, 3, 3, 4], 2, 1, cropPad);
+  const dyCrop = tf.randomNormal(cropInfo.outShape);
   const before = be.numDataIds();
   const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
   for (let i = 0; i < 3; i++) {
     tf.dispose([
       tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [3, 3, 3, 4] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: [2, 9, 9, 3] }) as tf.Tensor,
+      // Polyphase variants: one dx channel (depthwise + sum per phase), phases without taps
+      // (1×1 filter, stride 2), and pads that crop dy.
+      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f1 }, { ...attrs, inputShape: [2, 9, 9, 1] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f11 }, { ...attrs, pad: 'valid', inputShape: [2, 9, 9, 3] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropInput', { dy: dyCrop, filter: f }, { ...attrs, pad: cropPad, inputShape: [2, 9, 9, 3] }) as tf.Tensor,
       tf.engine().runKernel(
         'DepthwiseConv2dNativeBackpropFilter',
         { x, dy: ddy },
@@ -237,7 +293,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
     ]);
   }
   assert.equal(be.numDataIds(), before);
-  tf.dispose([x, f, df, dy, ddy]);
+  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop]);
 });
 
 test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {

@@ -47,31 +47,54 @@ export const slice = (b: WasmBackend, x: Info, begin: number[], size: number[]) 
 export const pad = (b: WasmBackend, x: Info, paddings: [number, number][]) =>
   run(b, 'PadV2', { x }, { paddings, constantValue: 0 });
 
-/** Forward NHWC convolution with explicit pads, on XNNPACK via the wasm Conv2D kernel. */
+export type Pads = { top: number; bottom: number; left: number; right: number };
+
+const explicitPad = (p: Pads) => [
+  [0, 0],
+  [p.top, p.bottom],
+  [p.left, p.right],
+  [0, 0],
+];
+
+/**
+ * Largest filter (FH·FW taps) sent to the depthwise path of a single-output-channel conv. XNNPACK's
+ * one-pass depthwise microkernels cover up to 25 taps; a bigger window (e.g. the dy-as-filter of
+ * Conv2DBackpropFilter) would leave them, so it stays on the GEMM conv.
+ */
+export const MAX_DEPTHWISE_TAPS = 25;
+
+/**
+ * True when a conv with this filter is faster as depthwise + channel sum than on XNNPACK's GEMM:
+ * with one output channel the GEMM tiles (8 columns wide) are 1/8 full, so the dense conv costs as
+ * much as one with 8 outputs (G's last conv 3×3 32→1 on 28×28×64: 8.3 ms GEMM vs 3.7 ms depthwise+sum).
+ */
+export function singleOutputConv(filterShape: readonly number[]): boolean {
+  return filterShape[3] === 1 && filterShape[0]! * filterShape[1]! <= MAX_DEPTHWISE_TAPS;
+}
+
+/** Forward NHWC convolution with explicit pads, on XNNPACK (wasm Conv2D, or depthwise + sum for one output channel). */
 export function conv2d(
   b: WasmBackend,
   x: Info,
   filter: Info,
   strides: [number, number],
   dilations: [number, number],
-  pads: { top: number; bottom: number; left: number; right: number },
+  pads: Pads,
 ): Info {
+  if (singleOutputConv(filter.shape)) {
+    // y[n,i,j] = sum_c depthwise_c(x)[n,i,j,c]: the [FH,FW,Cin,1] filter is already a multiplier-1
+    // depthwise filter.
+    const dw = run(b, 'DepthwiseConv2dNative', { x, filter }, { strides, dilations, pad: explicitPad(pads), dataFormat: 'NHWC' });
+    if (dw.shape[3] === 1) return dw;
+    const y = run(b, 'Sum', { x: dw }, { axis: [3], keepDims: true });
+    release(b, dw);
+    return y;
+  }
   return run(
     b,
     'Conv2D',
     { x, filter },
-    {
-      strides,
-      dilations,
-      pad: [
-        [0, 0],
-        [pads.top, pads.bottom],
-        [pads.left, pads.right],
-        [0, 0],
-      ],
-      dataFormat: 'NHWC',
-      dimRoundingMode: undefined,
-    },
+    { strides, dilations, pad: explicitPad(pads), dataFormat: 'NHWC', dimRoundingMode: undefined },
   );
 }
 
@@ -79,8 +102,8 @@ export function conv2d(
 export function cropForPads(
   b: WasmBackend,
   x: Info,
-  pads: { top: number; bottom: number; left: number; right: number },
-): { x: Info; pads: typeof pads; owned: boolean } {
+  pads: Pads,
+): { x: Info; pads: Pads; owned: boolean } {
   const cutTop = Math.max(0, -pads.top);
   const cutBottom = Math.max(0, -pads.bottom);
   const cutLeft = Math.max(0, -pads.left);
