@@ -195,6 +195,12 @@ export const trainSchema = z
     optimizer: z.enum(['sgd', 'adam', 'rmsprop']).default('adam').describe('Optimizer.'),
     lr: z.number().positive().default(1e-3).describe('Learning rate.'),
     momentum: z.number().min(0).lt(1).default(0.9).describe('Momentum for sgd and rmsprop.'),
+    beta1: z
+      .number()
+      .min(0)
+      .lt(1)
+      .optional()
+      .describe('Adam β1. Unset: 0.9, or 0.5 for task gan (the DCGAN recommendation: less momentum against a moving target).'),
     schedule: z
       .strictObject({
         kind: z.enum(['constant', 'step', 'cosine', 'exponential']).default('constant').describe('Learning-rate schedule.'),
@@ -238,6 +244,7 @@ export const ganSchema = z
   .strictObject({
     kind: z.enum(['gan', 'dcgan', 'wgan']).default('dcgan').describe('`gan` (dense, cross-entropy), `dcgan` (convolutional), `wgan` (critic with weight clipping).'),
     latent: posInt('Size of the noise vector.').default(100),
+    width: posInt('Filters in the first convolution of the dcgan/wgan networks (the discriminator doubles it once).').default(32),
     critic: criticSchema.prefault({}),
     bootstrap: int('Discriminator-only batches before the loop (dcgan).').min(0).default(0),
     sampleEvery: posInt('Write a sample grid every this many generator steps.').default(100),
