@@ -278,7 +278,10 @@ export const trackSchema = z
 
 export const cacheSchema = z
   .strictObject({
-    dir: z.string().default('runs/.cache').describe('Stage cache folder, shared by every run and sweep trial.'),
+    dir: z
+      .string()
+      .default('.cache/ablate')
+      .describe('Stage cache folder, shared by every run and sweep trial (outside runs/: MLflow reads every folder there as an experiment).'),
     enabled: z.boolean().default(true).describe('Set false to recompute every stage (benchmarks).'),
   })
   .describe('The stage cache.');
