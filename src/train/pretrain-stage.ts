@@ -1,16 +1,21 @@
 // Stage 'pretrain': trains a built-in base on a source task — a subset of the dataset's own
-// classes, or MNIST — and saves it as a LayersModel (`<out>/model`), so transfer learning works
+// classes, MNIST (resized here), or generated shapes for another dataset (ingested and preprocessed
+// like the dataset) — and saves it as a LayersModel (`<out>/model`), so transfer learning works
 // without downloaded weights. The source arrays it trains on are temporary and removed.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { ingest } from '../data/ingest.js';
 import { loadMnist, MNIST_SIDE } from '../data/mnist.js';
+import { createPool } from '../data/pool/pool.js';
+import { preprocessAll } from '../data/preprocess.js';
 import { rng, shuffle } from '../data/rng.js';
 import { ArrayWriter, openArray } from '../data/zarr.js';
 import { buildArch } from '../models/index.js';
 import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
+import { datasetSchema } from '../spec/sections.js';
 import { fit } from './loop.js';
 import { buildLoss } from './losses.js';
 import { openLabelled, readDataInfo } from './setup.js';
@@ -72,6 +77,31 @@ export async function mnistSource(dst: string, shape: [number, number, number], 
   return Array.from({ length: 10 }, (_, d) => String(d));
 }
 
+/**
+ * Generated `shapes` (default count, seeded) through the data module's own ingest and preprocess
+ * with the spec's preprocessing, for datasets that are not shapes themselves. Returns the classes.
+ */
+async function shapesSource(dst: string, spec: ExperimentSpec, classes: string[] | undefined, signal: AbortSignal): Promise<string[]> {
+  const dataset = datasetSchema.parse({ source: 'shapes', ...(classes ? { classes } : {}) });
+  const pool = createPool(spec.preprocess.workers);
+  try {
+    await ingest({ dataset, seed: spec.seed, out: join(dst, 'ingest'), pool, signal });
+    const m = await preprocessAll({
+      ingestDir: join(dst, 'ingest'),
+      out: dst,
+      preprocess: { ...spec.preprocess, size: spec.preprocess.size, downscale: undefined },
+      maxPixels: dataset.maxPixels,
+      maxBadFraction: dataset.maxBadFraction,
+      version: PRETRAIN_VERSION,
+      pool,
+      signal,
+    });
+    return m.classes;
+  } finally {
+    await pool.close();
+  }
+}
+
 async function run(ctx: StageContext): Promise<void> {
   const spec = ctx.spec;
   const p = spec.model.base.pretrain!;
@@ -92,7 +122,8 @@ async function run(ctx: StageContext): Promise<void> {
     if (p.classes) throw new Error('model.base.pretrain.classes is only supported when pretraining on the dataset itself');
     ctx.log.info(`pretrain: MNIST resized to ${info.imageShape.join('×')}`);
   } else {
-    throw new Error(`model.base.pretrain.source "${p.source}" needs dataset.source "${p.source}" (or use mnist, which ships with ablate)`);
+    classes = await shapesSource(src, spec, p.classes, ctx.signal);
+    ctx.log.info(`pretrain: generated shapes (${classes.join(', ')}) preprocessed like the dataset (${spec.preprocess.crop} ${info.imageShape.join('×')})`);
   }
 
   const model = buildArch(spec.model.base.arch, { inputShape: info.imageShape, outputs: classes.length, width: spec.model.base.width, seed: spec.seed });
