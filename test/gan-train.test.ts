@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { clipWeights, criticLoss, discriminatorCrossEntropy, generatorCrossEntropy, wassersteinEstimate } from '../src/gan/losses.js';
-import { buildDiscriminator, buildGenerator, type GanKind } from '../src/gan/models.js';
+import { buildDiscriminator, buildGenerator, DEFAULT_CONV_WIDTH, type GanKind } from '../src/gan/models.js';
 import { Seeds } from '../src/gan/random.js';
 import { ArraySource } from '../src/gan/real-source.js';
-import { GanTrainer, type GanTrainConfig } from '../src/gan/trainer.js';
+import { GAN_DEFAULT_BETA1, GanTrainer, type GanTrainConfig, ganConfigFromSpec } from '../src/gan/trainer.js';
+import { experimentSchema } from '../src/spec/schema.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -137,4 +138,22 @@ test('same seed gives the same first steps', async () => {
     return m;
   };
   assert.deepEqual(await run(), await run());
+});
+
+test('train.beta1 and gan.width reach the optimizer and the networks (β1 0.5 for GANs when unset)', () => {
+  const base = { name: 'w', task: 'gan', dataset: { source: 'mnist' }, preprocess: { size: 28, channels: 1, normalize: 'symmetric' } };
+  const shape28 = { height: 28, width: 28, channels: 1 };
+  const unset = ganConfigFromSpec(experimentSchema.parse({ ...base, gan: { kind: 'dcgan' } }), shape28);
+  assert.equal(unset.beta1, GAN_DEFAULT_BETA1);
+  assert.equal(unset.width, DEFAULT_CONV_WIDTH);
+  const set = ganConfigFromSpec(experimentSchema.parse({ ...base, gan: { kind: 'wgan', width: 8 }, train: { beta1: 0.7 } }), shape28);
+  assert.equal(set.beta1, 0.7);
+  assert.equal(set.width, 8);
+  const t = new GanTrainer({ ...tiny('dcgan'), width: 8, beta1: 0.7 });
+  const firstConv = (m: tf.LayersModel) => m.layers.find((l) => l.getClassName() === 'Conv2D')!.getConfig().filters;
+  const convs = t.discriminator.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.getConfig().filters);
+  assert.deepEqual(convs, [8, 16], 'the discriminator doubles the width once');
+  assert.equal(firstConv(t.generator), 8);
+  assert.equal((t as unknown as { gOpt: { beta1: number } }).gOpt.beta1, 0.7);
+  t.dispose();
 });

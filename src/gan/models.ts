@@ -12,8 +12,8 @@ export interface ImageShape {
 }
 export type OutputActivation = 'tanh' | 'sigmoid';
 
-/** Filters of the last generator block / first critic layer; doubled once. Sized for wasm on 2 cores. */
-export const CONV_WIDTH = 16;
+/** Default `gan.width`: filters of the last generator block / first critic layer; doubled once. */
+export const DEFAULT_CONV_WIDTH = 32;
 /** Hidden units of the dense `gan`. */
 export const DENSE_UNITS = 256;
 
@@ -26,7 +26,7 @@ function checkConvShape(shape: ImageShape): void {
   }
 }
 
-export function buildGenerator(kind: GanKind, latent: number, shape: ImageShape, out: OutputActivation, seeds: Seeds): tf.Sequential {
+export function buildGenerator(kind: GanKind, latent: number, shape: ImageShape, out: OutputActivation, seeds: Seeds, width = DEFAULT_CONV_WIDTH): tf.Sequential {
   const pixels = shape.height * shape.width * shape.channels;
   const m = tf.sequential({ name: 'generator' });
   if (kind === 'gan') {
@@ -40,7 +40,7 @@ export function buildGenerator(kind: GanKind, latent: number, shape: ImageShape,
   checkConvShape(shape);
   const h = shape.height / 4;
   const w = shape.width / 4;
-  const wide = CONV_WIDTH * 2;
+  const wide = width * 2;
   // momentum 0.9 (PyTorch's 0.1): the default 0.99 lags a generator that changes every step, and the
   // sample grids are drawn in inference mode from these moving statistics.
   const bn = () => tf.layers.batchNormalization({ momentum: 0.9 });
@@ -49,7 +49,7 @@ export function buildGenerator(kind: GanKind, latent: number, shape: ImageShape,
   m.add(tf.layers.reLU());
   m.add(tf.layers.reshape({ targetShape: [h, w, wide] }));
   // Upsample + convolution instead of transposed convolution: no checkerboard artifacts.
-  for (const filters of [CONV_WIDTH]) {
+  for (const filters of [width]) {
     m.add(tf.layers.upSampling2d({ size: [2, 2] }));
     m.add(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: normal02(seeds) }));
     m.add(bn());
@@ -61,7 +61,7 @@ export function buildGenerator(kind: GanKind, latent: number, shape: ImageShape,
 }
 
 /** Discriminator (`gan`, `dcgan`) or critic (`wgan`): one linear output per image. */
-export function buildDiscriminator(kind: GanKind, shape: ImageShape, seeds: Seeds): tf.Sequential {
+export function buildDiscriminator(kind: GanKind, shape: ImageShape, seeds: Seeds, width = DEFAULT_CONV_WIDTH): tf.Sequential {
   const m = tf.sequential({ name: kind === 'wgan' ? 'critic' : 'discriminator' });
   const inputShape = [shape.height, shape.width, shape.channels];
   if (kind === 'gan') {
@@ -75,9 +75,9 @@ export function buildDiscriminator(kind: GanKind, shape: ImageShape, seeds: Seed
   checkConvShape(shape);
   // Strided convolutions downsample (no pooling) and LeakyReLU keeps gradients flowing to the
   // generator where the discriminator is confident.
-  m.add(tf.layers.conv2d({ inputShape, filters: CONV_WIDTH, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: normal02(seeds) }));
+  m.add(tf.layers.conv2d({ inputShape, filters: width, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: normal02(seeds) }));
   m.add(tf.layers.leakyReLU({ alpha: 0.2 }));
-  m.add(tf.layers.conv2d({ filters: CONV_WIDTH * 2, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: normal02(seeds) }));
+  m.add(tf.layers.conv2d({ filters: width * 2, kernelSize: 4, strides: 2, padding: 'same', kernelInitializer: normal02(seeds) }));
   m.add(tf.layers.leakyReLU({ alpha: 0.2 }));
   m.add(tf.layers.flatten());
   m.add(tf.layers.dense({ units: 1, kernelInitializer: normal02(seeds) }));

@@ -69,7 +69,7 @@ export const stage: StageImpl = {
       seed: spec.seed,
       normalize: spec.preprocess.normalize,
       gan,
-      train: { epochs: t.epochs, steps: t.steps ?? null, batchSize: t.batchSize, optimizer: t.optimizer, lr: t.lr, momentum: t.momentum, backend: t.backend },
+      train: { epochs: t.epochs, steps: t.steps ?? null, batchSize: t.batchSize, optimizer: t.optimizer, lr: t.lr, momentum: t.momentum, beta1: t.beta1 ?? null, backend: t.backend },
     };
   },
   async run(ctx) {

@@ -24,6 +24,10 @@ export interface GanTrainConfig {
   optimizer: ExperimentSpec['train']['optimizer'];
   lr: number;
   momentum: number;
+  /** Adam β1 (`train.beta1`; 0.5 when unset, the DCGAN paper's value). */
+  beta1?: number;
+  /** Filters of the first conv of dcgan/wgan networks (`gan.width`). */
+  width?: number;
   critic: ExperimentSpec['gan']['critic'];
   seed: number;
 }
@@ -35,6 +39,9 @@ export interface StepMetrics {
   critic_steps: number;
   wasserstein_estimate?: number;
 }
+
+/** Adam β1 for GANs when `train.beta1` is unset: the DCGAN paper's 0.5 (0.9 carries momentum across a moving target). */
+export const GAN_DEFAULT_BETA1 = 0.5;
 
 /** The WGAN paper's clip when a wgan spec leaves `gan.critic.clip` unset: without it there is no WGAN. */
 export const DEFAULT_WGAN_CLIP = 0.01;
@@ -49,6 +56,8 @@ export function ganConfigFromSpec(spec: ExperimentSpec, shape: ImageShape): GanT
     optimizer: spec.train.optimizer,
     lr: spec.train.lr,
     momentum: spec.train.momentum,
+    beta1: spec.train.beta1 ?? GAN_DEFAULT_BETA1,
+    width: spec.gan.width,
     critic: spec.gan.critic,
     seed: spec.seed,
   };
@@ -56,9 +65,8 @@ export function ganConfigFromSpec(spec: ExperimentSpec, shape: ImageShape): GanT
 
 function makeOptimizer(cfg: GanTrainConfig): tf.Optimizer {
   switch (cfg.optimizer) {
-    // beta1 = 0.5 as in the DCGAN paper: the default 0.9 carries momentum across a moving target.
     case 'adam':
-      return tf.train.adam(cfg.lr, 0.5, 0.999);
+      return tf.train.adam(cfg.lr, cfg.beta1 ?? GAN_DEFAULT_BETA1, 0.999);
     // decay 0.99 = PyTorch's RMSprop alpha, what the WGAN reference ran with.
     case 'rmsprop':
       return tf.train.rmsprop(cfg.lr, 0.99, cfg.momentum, 1e-8);
@@ -79,8 +87,8 @@ export class GanTrainer {
 
   constructor(readonly cfg: GanTrainConfig) {
     const seeds = new Seeds(cfg.seed);
-    this.generator = buildGenerator(cfg.kind, cfg.latent, cfg.shape, cfg.output, seeds);
-    this.discriminator = buildDiscriminator(cfg.kind, cfg.shape, seeds);
+    this.generator = buildGenerator(cfg.kind, cfg.latent, cfg.shape, cfg.output, seeds, cfg.width);
+    this.discriminator = buildDiscriminator(cfg.kind, cfg.shape, seeds, cfg.width);
     this.gOpt = makeOptimizer(cfg);
     this.dOpt = makeOptimizer(cfg);
     this.noiseSeeds = new Seeds(cfg.seed + 1);
