@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { openArray, writeArray } from '../src/data/zarr.js';
+import { initBackend } from '../src/backend/index.js';
 import { convnet } from '../src/models/index.js';
 import { buildLoss } from '../src/train/losses.js';
 import { fit, type FitOptions, type LabelledArrays, TrainingAborted } from '../src/train/loop.js';
@@ -42,7 +43,7 @@ async function quadrants(path: string, n: number, seed: number): Promise<Labelle
 }
 
 before(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu', () => {});
   dir = await mkdtemp(join(tmpdir(), 'ablate-train-'));
   train = await quadrants(join(dir, 'train'), 64, 1);
   val = await quadrants(join(dir, 'val'), 32, 2);
@@ -82,6 +83,17 @@ test('same spec + seed + backend ⇒ identical metrics; another seed differs', a
   }
   // The data is easy: three short epochs must beat chance (0.25) clearly.
   assert.ok(a.last.val_accuracy! > 0.5, `val_accuracy ${a.last.val_accuracy}`);
+});
+
+test('determinism holds on wasm too (the default backend here), with its own numbers', async () => {
+  await initBackend('wasm', () => {});
+  try {
+    const a = await run(3, { spec: { ...spec, epochs: 2 } });
+    const b = await run(3, { spec: { ...spec, epochs: 2 } });
+    assert.deepEqual(noTime(a.history), noTime(b.history));
+  } finally {
+    await initBackend('cpu', () => {});
+  }
 });
 
 test('tensor memory does not grow across epochs', async () => {
