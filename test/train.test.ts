@@ -12,7 +12,7 @@ import { initBackend } from '../src/backend/index.js';
 import { convnet } from '../src/models/index.js';
 import { buildLoss } from '../src/train/losses.js';
 import { fit, type FitOptions, type LabelledArrays, TrainingAborted } from '../src/train/loop.js';
-import { learningRate } from '../src/train/optim.js';
+import { learningRate, makeOptimizer, setLearningRate } from '../src/train/optim.js';
 
 let dir: string;
 let train: LabelledArrays;
@@ -129,4 +129,31 @@ test('learning-rate schedules', () => {
   assert.equal(learningRate(1, { ...s, kind: 'cosine' }, at(4)), 1);
   assert.ok(Math.abs(learningRate(1, { ...s, kind: 'cosine' }, at(54)) - 0.5) < 1e-12);
   assert.ok(learningRate(1, { ...s, kind: 'cosine' }, at(104)) < 1e-12);
+});
+
+test('setLearningRate takes effect on every optimizer (the schedule relies on it)', () => {
+  for (const optimizer of ['sgd', 'adam', 'rmsprop'] as const) {
+    for (const momentum of [0, 0.9]) {
+      const step = (lr: number) => {
+        const x = tf.variable(tf.scalar(1));
+        const opt = makeOptimizer({ optimizer, lr: 0.01, momentum });
+        setLearningRate(opt, lr);
+        opt.minimize(() => x.mul(3) as tf.Scalar, false, [x]);
+        const moved = 1 - x.dataSync()[0]!;
+        opt.dispose();
+        x.dispose();
+        return moved;
+      };
+      const ratio = step(0.02) / step(0.01);
+      assert.ok(Math.abs(ratio - 2) < 1e-3, `${optimizer} momentum ${momentum}: first step ratio ${ratio}`);
+    }
+  }
+});
+
+test('train.steps stops mid-epoch and overrides epochs', async () => {
+  // 64 samples / batch 16 = 4 steps per epoch: 6 steps is one and a half epochs.
+  const r = await run(7, { spec: { ...spec, epochs: 50, steps: 6 } as typeof spec });
+  assert.equal(r.steps, 6);
+  assert.equal(r.epochs, 2);
+  assert.equal(r.history.train_loss!.length, 2);
 });
