@@ -13,7 +13,7 @@ import { experimentSchema, type ExperimentInput, type ExperimentSpec } from '../
 import { stage as evaluateStage } from '../src/train/evaluate-stage.js';
 import { stage as featuresStage } from '../src/train/features-stage.js';
 import { mnistSource, stage as pretrainStage } from '../src/train/pretrain-stage.js';
-import { convnet, saveModel } from '../src/models/index.js';
+import { convnet, loadModel, saveModel } from '../src/models/index.js';
 import { stage as trainStage } from '../src/train/train-stage.js';
 import { writePreprocessed } from './fixtures/train-data.js';
 
@@ -77,6 +77,10 @@ test('pretrain → features → head → evaluate; another head reuses the activ
   assert.equal(feats.attributes.layer, 'stage2_block2_out');
   await runStage(trainStage, s, inputs, (inputs.train = join(dir, 'train')), rec);
   await runStage(evaluateStage, s, inputs, join(dir, 'evaluate'), rec);
+  // The deployable model maps images to the head's outputs.
+  const deployed = await loadModel(join(dir, 'train', 'final', 'model'));
+  assert.deepEqual(deployed.outputs[0]!.shape, [null, 4]);
+  assert.deepEqual(deployed.inputs[0]!.shape, [null, 8, 8, 3]);
   for (const k of ['train_loss', 'val_loss', 'val_accuracy', 'val_top2', 'train_loss_crossentropy', 'val_loss_crossentropy', 'eval_accuracy']) assert.ok(last(rec, k) !== undefined, k);
   assert.ok(last(rec, 'val_accuracy')! > 0.5, `val_accuracy ${last(rec, 'val_accuracy')} (chance 0.25)`);
   assert.equal(last(rec, 'eval_accuracy'), last(rec, 'val_accuracy'));

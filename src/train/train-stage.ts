@@ -4,7 +4,8 @@
 //   whole     no cut  → a fresh built-in network (or a pretrained/user base with a new classifier
 //             at `before-head`), everything trainable
 // Checkpoints go to ctx.out/checkpoint (a stable folder: a rerun resumes); the final networks to
-// ctx.out/final/{model,head} for the evaluate stage.
+// ctx.out/final/{model,head} for the evaluate stage, and to the run's artifacts (`final/`):
+// `model` always maps images to outputs (for head mode: base up to the cut + pool + head).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
@@ -91,8 +92,16 @@ async function run(ctx: StageContext): Promise<void> {
   });
   if (r.resumedFrom > 0) ctx.run?.setTag('ablate.train.resumed_from_epoch', String(r.resumedFrom));
   await saveModel(model, join(ctx.out, 'final', mode === 'head' ? 'head' : 'model'));
+  if (mode === 'head') {
+    // The head alone only reads cached activations: also keep the deployable images → output model.
+    const base = await loadBase(spec.model.base, { inputShape: info.imageShape, outputs, seed: spec.seed }, pretrained);
+    await saveModel(stackModel(cutModel(base, spec.model.cut!, spec.model.pool), head!), join(ctx.out, 'final', 'model'));
+    base.dispose();
+  }
   const final: FinalInfo = { mode, classes: info.classes, cutLayer };
   await writeFile(join(ctx.out, 'final', 'info.json'), JSON.stringify(final, null, 1));
+  // The work folder is cleared by the next run; the run's artifacts keep the trained model.
+  await ctx.run?.logArtifact(join(ctx.out, 'final'));
   targets?.dispose();
   model.dispose();
 }
