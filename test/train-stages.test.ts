@@ -68,14 +68,17 @@ test('pretrain → features → head → evaluate; another head reuses the activ
   const rec: Recorded = { metrics: [], logs: [] };
   const inputs: Partial<Record<StageKind, string>> = { preprocess: join(dir, 'preprocess') };
   assert.ok(pretrainStage.enabled!(s) && featuresStage.enabled!(s));
-  await runStage(pretrainStage, s, inputs, (inputs.pretrain = join(dir, 'pretrain')), rec);
+  inputs.pretrain = join(dir, 'pretrain');
+  await runStage(pretrainStage, s, inputs, inputs.pretrain, rec);
   assert.ok(last(rec, 'pretrain_val_accuracy') !== undefined);
-  await runStage(featuresStage, s, inputs, (inputs.features = join(dir, 'features')), rec);
+  inputs.features = join(dir, 'features');
+  await runStage(featuresStage, s, inputs, inputs.features, rec);
   const feats = await openArray(join(dir, 'features', 'train', 'features'));
   // 8×8 input: stage2 runs at 4×4 with 4 filters; pool 2 → 2×2×4
   assert.deepEqual(feats.shape, [96, 2, 2, 4]);
   assert.equal(feats.attributes.layer, 'stage2_block2_out');
-  await runStage(trainStage, s, inputs, (inputs.train = join(dir, 'train')), rec);
+  inputs.train = join(dir, 'train');
+  await runStage(trainStage, s, inputs, inputs.train, rec);
   await runStage(evaluateStage, s, inputs, join(dir, 'evaluate'), rec);
   // The deployable model maps images to the head's outputs.
   const deployed = await loadModel(join(dir, 'train', 'final', 'model'));
@@ -132,7 +135,8 @@ test('a user model on disk (model.base.path) as the base, cut before-head', asyn
   assert.equal(pretrainStage.enabled!(s), false);
   const rec: Recorded = { metrics: [], logs: [] };
   const inputs: Partial<Record<StageKind, string>> = { preprocess: join(dir, 'preprocess') };
-  await runStage(featuresStage, s, inputs, (inputs.features = join(dir, 'features-user')), rec);
+  inputs.features = join(dir, 'features-user');
+  await runStage(featuresStage, s, inputs, inputs.features, rec);
   assert.deepEqual((await openArray(join(dir, 'features-user', 'val', 'features'))).shape, [32, 8]);
   assert.ok(rec.logs.some((l) => l.includes('cut at avg_pool')));
   await runStage(trainStage, s, inputs, join(dir, 'train-user'), rec);
