@@ -269,6 +269,10 @@ test('the wasm kernels free every intermediate buffer', async () => {
   const cropPad: [[0, 0], [number, number], [number, number], [0, 0]] = [[0, 0], [4, 0], [0, 4], [0, 0]];
   const cropInfo = tf.backend_util.computeConv2DInfo([2, 9, 9, 3], [3, 3, 3, 4], 2, 1, cropPad);
   const dyCrop = tf.randomNormal(cropInfo.outShape);
+  const f31 = tf.randomNormal([3, 3, 3, 1]);
+  const b1 = tf.randomNormal([1]);
+  const b4 = tf.randomNormal([4]);
+  const zero = tf.scalar(0);
   const before = be.numDataIds();
   const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
   for (let i = 0; i < 3; i++) {
@@ -280,6 +284,12 @@ test('the wasm kernels free every intermediate buffer', async () => {
       tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f1 }, { ...attrs, inputShape: [2, 9, 9, 1] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f11 }, { ...attrs, pad: 'valid', inputShape: [2, 9, 9, 3] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropInput', { dy: dyCrop, filter: f }, { ...attrs, pad: cropPad, inputShape: [2, 9, 9, 3] }) as tf.Tensor,
+      // Forward convs: one output channel (depthwise + sum, then bias/activation as a 1×1 conv).
+      tf.engine().runKernel('Conv2D', { x, filter: f31 }, attrs) as tf.Tensor,
+      tf.engine().runKernel('FusedConv2D', { x, filter: f31, bias: b1 }, { ...attrs, activation: 'relu' }) as tf.Tensor,
+      tf.engine().runKernel('FusedConv2D', { x, filter: f, bias: b4 }, { ...attrs, activation: 'relu' }) as tf.Tensor,
+      tf.engine().runKernel('LeakyRelu', { x }, { alpha: 0.2 }) as tf.Tensor,
+      tf.engine().runKernel('Greater', { a: x, b: zero }, {}) as tf.Tensor,
       tf.engine().runKernel(
         'DepthwiseConv2dNativeBackpropFilter',
         { x, dy: ddy },
@@ -293,7 +303,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
     ]);
   }
   assert.equal(be.numDataIds(), before);
-  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop]);
+  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero]);
 });
 
 test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {
@@ -387,4 +397,76 @@ test('Tile on wasm matches cpu (ranks 1–5, float32 and int32)', async () => {
     const c = await run('cpu');
     assert.deepEqual(Array.from(w), Array.from(c), `${shape} × ${reps}`);
   }
+});
+
+test('Conv2D and FusedConv2D on wasm match cpu, one-output-channel depthwise route included (bias, every activation)', async () => {
+  const activations = ['linear', 'relu', 'relu6', 'leakyrelu', 'prelu', 'sigmoid', 'elu'] as const;
+  for (let t = 0; t < 80; t++) {
+    const c = randomCase(false, true);
+    if (t % 2 === 0) c.f[3] = 1; // half the cases on the single-output route
+    const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.f as [number, number, number, number], c.strides, c.dilations, c.pad as 'same');
+    const x = values(tf.util.sizeFromShape(c.x));
+    const f = values(tf.util.sizeFromShape(c.f));
+    const bias = values(c.f[3]!);
+    const prelu = values(c.f[3]!);
+    const activation = activations[t % activations.length]!;
+    const withBias = t % 3 !== 0;
+    const attrs = { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC' };
+    const run = (be: string) =>
+      on(be, () => {
+        const inputs: Record<string, tf.Tensor> = { x: tf.tensor(x, c.x), filter: tf.tensor(f, c.f) };
+        if (withBias) inputs.bias = tf.tensor(bias, [c.f[3]!]);
+        if (activation === 'prelu') inputs.preluActivationWeights = tf.tensor(prelu, [c.f[3]!]);
+        return [
+          kernel('Conv2D', { x: inputs.x!, filter: inputs.filter! }, attrs),
+          kernel('FusedConv2D', inputs, { ...attrs, activation, leakyreluAlpha: 0.2 }),
+        ];
+      });
+    const [wc, wf] = await run('wasm');
+    const [cc, cf] = await run('cpu');
+    assert.equal(wc!.length, tf.util.sizeFromShape(info.outShape));
+    assert.ok(relErr(cc!, wc!) < 1e-5, `Conv2D ${JSON.stringify(c)}: ${relErr(cc!, wc!)}`);
+    assert.ok(relErr(cf!, wf!) < 1e-5, `FusedConv2D ${activation} bias=${withBias} ${JSON.stringify(c)}: ${relErr(cf!, wf!)}`);
+  }
+});
+
+test('LeakyRelu, Greater and Identity on wasm match cpu (signs, zeros, NaN, broadcasting shapes)', async () => {
+  for (let t = 0; t < 20; t++) {
+    const shape = Array.from({ length: int(1, 4) }, () => int(1, 6));
+    const n = tf.util.sizeFromShape(shape);
+    const x = Float32Array.from({ length: n }, () => (R() < 0.1 ? 0 : R() * 2 - 1));
+    if (n > 2) {
+      x[0] = Number.NaN;
+      x[1] = -0;
+    }
+    const alpha = R();
+    const other = values(n);
+    const scalarShape = t % 2 ? [] : shape.map(() => 1);
+    const run = (be: string) =>
+      on(be, () => [
+        kernel('LeakyRelu', { x: tf.tensor(x, shape) }, { alpha }),
+        kernel('Greater', { a: tf.tensor(x, shape), b: tf.tensor([0.25 * (t % 3)], scalarShape) }, {}),
+        kernel('Greater', { a: tf.tensor(x, shape, 'int32'), b: tf.tensor([0], scalarShape, 'int32') }, {}),
+        kernel('Greater', { a: tf.tensor(x, shape), b: tf.tensor(other, shape) }, {}),
+        kernel('Identity', { x: tf.tensor(x, shape) }, {}),
+      ]);
+    const w = await run('wasm');
+    const c = await run('cpu');
+    // LeakyRelu: cpu multiplies by α in float64, wasm in float32 (the shipped kernel too): 1 ulp.
+    const [wl, cl] = [w[0]!, c[0]!];
+    assert.deepEqual(Array.from(wl, Number.isNaN), Array.from(cl, Number.isNaN), `LeakyRelu NaNs for ${shape}`);
+    const finite = (v: Float32Array) => v.map((e) => (Number.isNaN(e) ? 0 : e));
+    assert.ok(relErr(finite(cl), finite(wl)) < 1e-6, `LeakyRelu ${shape} α=${alpha}: ${relErr(finite(cl), finite(wl))}`);
+    for (let i = 1; i < w.length; i++) assert.deepEqual(Array.from(w[i]!), Array.from(c[i]!), `output ${i} for ${shape}`);
+  }
+  // Identity shares the buffer: disposing either tensor keeps the other readable, and nothing leaks.
+  await tf.setBackend('wasm');
+  const be = tf.backend() as unknown as { numDataIds(): number };
+  const before = be.numDataIds();
+  const a = tf.tensor([1, 2, 3]);
+  const b = tf.engine().runKernel('Identity', { x: a }) as tf.Tensor;
+  a.dispose();
+  assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3]);
+  b.dispose();
+  assert.equal(be.numDataIds(), before);
 });

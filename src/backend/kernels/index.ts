@@ -4,7 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 import { batchMatMulConfig } from './batch-mat-mul.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { conv2dConfig, fusedConv2dConfig } from './conv2d-forward.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
+import { greaterConfig, identityConfig, leakyReluConfig } from './elementwise.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 import { resizeNearestGradCpuConfig, resizeNearestGradWasmConfig } from './resize-nearest-grad.js';
 import { tileConfig } from './tile.js';
@@ -20,13 +22,19 @@ export const missingKernels: readonly tf.KernelConfig[] = [
 ];
 
 /**
- * Shipped kernels that we replace: wasm's Conv2DBackpropInput, BatchMatMul (transposed operands)
- * and Tile are slow paths (ours run on XNNPACK or copy blocks, see docs/benchmarks.md); wasm's
+ * Shipped kernels that we replace: wasm's Conv2DBackpropInput, BatchMatMul (transposed operands),
+ * Tile, LeakyRelu, scalar Greater, the copying Identity and one-output-channel Conv2D/FusedConv2D
+ * are slow paths (see docs/benchmarks.md); the shipped Conv2D/FusedConv2D return zeros for 'same' on some shapes (ours pass explicit pads); wasm's
  * MaxPoolGrad routes gradients wrongly on ties; cpu's ResizeNearestNeighborGrad is wrong for
  * batch > 1 (see each file for the evidence).
  */
 export const replacedKernels: readonly tf.KernelConfig[] = [
   conv2dBackpropInputConfig,
+  conv2dConfig,
+  fusedConv2dConfig,
+  leakyReluConfig,
+  greaterConfig,
+  identityConfig,
   batchMatMulConfig,
   tileConfig,
   maxPoolGradConfig,
@@ -66,8 +74,13 @@ export {
   batchMatMulConfig,
   conv2dBackpropFilterConfig,
   conv2dBackpropInputConfig,
+  conv2dConfig,
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
+  fusedConv2dConfig,
+  greaterConfig,
+  identityConfig,
+  leakyReluConfig,
   maxPoolGradConfig,
   resizeNearestGradCpuConfig,
   resizeNearestGradWasmConfig,

@@ -9,6 +9,7 @@ export type Attrs = Record<string, unknown>;
 /** The slice of the wasm backend these kernels use (BackendWasm is not exported as a type). */
 export interface WasmBackend {
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(info: Info): Float32Array | Int32Array | Uint8Array;
 }
