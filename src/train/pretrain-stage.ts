@@ -20,7 +20,10 @@ import { fit } from './loop.js';
 import { buildLoss } from './losses.js';
 import { openLabelled, readDataInfo } from './setup.js';
 
-export const PRETRAIN_VERSION = 1;
+export const PRETRAIN_VERSION = 2;
+// Fixed, not train.batchSize: a sweep over the head's batch size must not retrain the base (and
+// with it invalidate the cached activations).
+const PRETRAIN_BATCH = 32;
 
 /** Copies the rows whose label is in `keep` (remapped to 0..k−1), a chunk at a time. */
 async function subsetSplit(src: string, dst: string, split: 'train' | 'val', keep: Map<number, number>): Promise<number> {
@@ -133,7 +136,7 @@ async function run(ctx: StageContext): Promise<void> {
     loss,
     train: await openLabelled(src, 'train', 'images', spec.preprocess.normalize),
     val: await openLabelled(src, 'val', 'images', spec.preprocess.normalize),
-    spec: { ...spec.train, epochs: p.epochs, steps: undefined, optimizer: 'adam', lr: p.lr, schedule: { kind: 'constant', every: 1, gamma: 1, warmupSteps: 0 } },
+    spec: { ...spec.train, batchSize: PRETRAIN_BATCH, epochs: p.epochs, steps: undefined, optimizer: 'adam', lr: p.lr, schedule: { kind: 'constant', every: 1, gamma: 1, warmupSteps: 0 } },
     seed: spec.seed,
     topK: Math.min(spec.evaluate.topK, classes.length),
     metric: (k, v, s) => ctx.run?.logMetric(`pretrain_${k}`, v, s),
@@ -162,7 +165,6 @@ export const stage: StageImpl = {
     width: spec.model.base.width,
     pretrain: spec.model.base.pretrain,
     seed: spec.seed,
-    batchSize: spec.train.batchSize,
     normalize: spec.preprocess.normalize,
     // Only the MNIST source is resized here, to the training image size.
     chunk: spec.preprocess.chunk,
