@@ -470,3 +470,36 @@ test('LeakyRelu, Greater and Identity on wasm match cpu (signs, zeros, NaN, broa
   b.dispose();
   assert.equal(be.numDataIds(), before);
 });
+
+test('Sum and Mean on wasm match cpu (leading-axis fast path and the rest, keepDims, int32)', async () => {
+  for (let t = 0; t < 60; t++) {
+    const rank = int(1, 5);
+    const shape = Array.from({ length: rank }, () => int(1, 6));
+    // Half the cases reduce leading axes (the fast path), the rest random axis sets.
+    const axis =
+      t % 2 === 0
+        ? [...Array(int(1, Math.max(1, rank - 1))).keys()]
+        : [...Array(rank).keys()].filter(() => R() < 0.5).map((a) => (R() < 0.3 ? a - rank : a));
+    if (axis.length === 0) axis.push(rank - 1);
+    const keepDims = R() < 0.5;
+    const dtype = t % 5 === 4 ? 'int32' : 'float32';
+    const x = values(tf.util.sizeFromShape(shape)).map((v) => (dtype === 'int32' ? Math.round(v * 50) : v * 100));
+    const run = (be: string) =>
+      on(be, () =>
+        ['Sum', 'Mean'].map((k) => {
+          const out = tf.engine().runKernel(k, { x: tf.tensor(x, shape, dtype) }, { axis, keepDims }) as tf.Tensor;
+          const r = { v: Float32Array.from(out.dataSync()), shape: out.shape, dtype: out.dtype };
+          out.dispose();
+          return r;
+        }),
+      );
+    const w = await run('wasm');
+    const c = await run('cpu');
+    for (let i = 0; i < 2; i++) {
+      const what = `${['Sum', 'Mean'][i]} ${shape} axis ${axis} keepDims ${keepDims} ${dtype}`;
+      assert.deepEqual(w[i]!.shape, c[i]!.shape, what);
+      assert.equal(w[i]!.dtype, c[i]!.dtype, what);
+      assert.ok(relErr(c[i]!.v, w[i]!.v) < 1e-6, `${what}: ${relErr(c[i]!.v, w[i]!.v)}`);
+    }
+  }
+});

@@ -8,6 +8,7 @@ import { conv2dConfig, fusedConv2dConfig } from './conv2d-forward.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise-backprop.js';
 import { greaterConfig, identityConfig, leakyReluConfig } from './elementwise.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { meanConfig, sumConfig } from './reduce.js';
 import { resizeNearestGradCpuConfig, resizeNearestGradWasmConfig } from './resize-nearest-grad.js';
 import { tileConfig } from './tile.js';
 import { unsortedSegmentSumConfig } from './unsorted-segment-sum.js';
@@ -23,8 +24,8 @@ export const missingKernels: readonly tf.KernelConfig[] = [
 
 /**
  * Shipped kernels that we replace: wasm's Conv2DBackpropInput, BatchMatMul (transposed operands),
- * Tile, LeakyRelu, scalar Greater, the copying Identity and one-output-channel Conv2D/FusedConv2D
- * are slow paths (see docs/benchmarks.md); the shipped Conv2D/FusedConv2D return zeros for 'same' on some shapes (ours pass explicit pads); wasm's
+ * Tile, LeakyRelu, scalar Greater, the copying Identity, Sum/Mean over leading axes and
+ * one-output-channel Conv2D/FusedConv2D are slow paths (see docs/benchmarks.md); the shipped Conv2D/FusedConv2D return zeros for 'same' on some shapes (ours pass explicit pads); wasm's
  * MaxPoolGrad routes gradients wrongly on ties; cpu's ResizeNearestNeighborGrad is wrong for
  * batch > 1 (see each file for the evidence).
  */
@@ -35,6 +36,8 @@ export const replacedKernels: readonly tf.KernelConfig[] = [
   leakyReluConfig,
   greaterConfig,
   identityConfig,
+  sumConfig,
+  meanConfig,
   batchMatMulConfig,
   tileConfig,
   maxPoolGradConfig,
@@ -82,8 +85,10 @@ export {
   identityConfig,
   leakyReluConfig,
   maxPoolGradConfig,
+  meanConfig,
   resizeNearestGradCpuConfig,
   resizeNearestGradWasmConfig,
+  sumConfig,
   tileConfig,
   unsortedSegmentSumConfig,
 };
