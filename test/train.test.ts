@@ -150,6 +150,20 @@ test('setLearningRate takes effect on every optimizer (the schedule relies on it
   }
 });
 
+test('train.beta1 reaches Adam', () => {
+  const first = (beta1: number | undefined) => {
+    const x = tf.variable(tf.scalar(1));
+    const opt = makeOptimizer({ optimizer: 'adam', lr: 0.1, momentum: 0, beta1 });
+    for (let i = 0; i < 3; i++) opt.minimize(() => x.square() as tf.Scalar, false, [x]);
+    const v = x.dataSync()[0]!;
+    opt.dispose();
+    x.dispose();
+    return v;
+  };
+  assert.equal(first(undefined), first(0.9));
+  assert.notEqual(first(0.5), first(0.9));
+});
+
 test('train.steps stops mid-epoch and overrides epochs', async () => {
   // 64 samples / batch 16 = 4 steps per epoch: 6 steps is one and a half epochs.
   const r = await run(7, { spec: { ...spec, epochs: 50, steps: 6 } as typeof spec });

@@ -29,7 +29,7 @@ export interface FitOptions {
   val?: LabelledArrays | undefined;
   /** Per-class target vectors [K, D] for embedding training (cosine/mse targets, nearest-target accuracy). */
   classTargets?: tf.Tensor2D | undefined;
-  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'>;
+  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;

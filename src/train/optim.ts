@@ -5,16 +5,16 @@ import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
 
 export type TrainSpec = ExperimentSpec['train'];
-export type OptimizerSpec = Pick<TrainSpec, 'optimizer' | 'lr' | 'momentum'>;
+export type OptimizerSpec = Pick<TrainSpec, 'optimizer' | 'lr' | 'momentum'> & { beta1?: number | undefined };
 export type ScheduleSpec = TrainSpec['schedule'];
 
-/** sgd (with momentum when momentum > 0), adam, or rmsprop (decay 0.9, with momentum). */
+/** sgd (with momentum when momentum > 0), adam (β1 = `beta1`, default 0.9), or rmsprop (decay 0.9, with momentum). */
 export function makeOptimizer(o: OptimizerSpec): tf.Optimizer {
   switch (o.optimizer) {
     case 'sgd':
       return o.momentum > 0 ? tf.train.momentum(o.lr, o.momentum) : tf.train.sgd(o.lr);
     case 'adam':
-      return tf.train.adam(o.lr);
+      return tf.train.adam(o.lr, o.beta1 ?? 0.9);
     case 'rmsprop':
       return tf.train.rmsprop(o.lr, 0.9, o.momentum);
   }

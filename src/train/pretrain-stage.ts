@@ -88,7 +88,7 @@ async function shapesSource(dst: string, spec: ExperimentSpec, classes: string[]
   const dataset = datasetSchema.parse({ source: 'shapes', ...(classes ? { classes } : {}) });
   const pool = createPool(spec.preprocess.workers);
   try {
-    await ingest({ dataset, seed: spec.seed, out: join(dst, 'ingest'), pool, signal });
+    await ingest({ dataset, seed: spec.dataset.seed, out: join(dst, 'ingest'), pool, signal });
     const m = await preprocessAll({
       ingestDir: join(dst, 'ingest'),
       out: dst,
@@ -121,7 +121,7 @@ async function run(ctx: StageContext): Promise<void> {
     await subsetSplit(pre, src, 'val', keep);
     ctx.log.info(`pretrain: ${n} training images of ${classes.length} ${spec.dataset.source} classes (${classes.join(', ')})`);
   } else if (p.source === 'mnist') {
-    classes = await mnistSource(src, info.imageShape, spec.seed, spec.preprocess.chunk);
+    classes = await mnistSource(src, info.imageShape, spec.dataset.seed, spec.preprocess.chunk);
     if (p.classes) throw new Error('model.base.pretrain.classes is only supported when pretraining on the dataset itself');
     ctx.log.info(`pretrain: MNIST resized to ${info.imageShape.join('×')}`);
   } else {
@@ -136,7 +136,7 @@ async function run(ctx: StageContext): Promise<void> {
     loss,
     train: await openLabelled(src, 'train', 'images', spec.preprocess.normalize),
     val: await openLabelled(src, 'val', 'images', spec.preprocess.normalize),
-    spec: { ...spec.train, batchSize: PRETRAIN_BATCH, epochs: p.epochs, steps: undefined, optimizer: 'adam', lr: p.lr, schedule: { kind: 'constant', every: 1, gamma: 1, warmupSteps: 0 } },
+    spec: { ...spec.train, batchSize: PRETRAIN_BATCH, epochs: p.epochs, steps: undefined, optimizer: 'adam', beta1: undefined, lr: p.lr, schedule: { kind: 'constant', every: 1, gamma: 1, warmupSteps: 0 } },
     seed: spec.seed,
     topK: Math.min(spec.evaluate.topK, classes.length),
     metric: (k, v, s) => ctx.run?.logMetric(`pretrain_${k}`, v, s),
@@ -165,6 +165,8 @@ export const stage: StageImpl = {
     width: spec.model.base.width,
     pretrain: spec.model.base.pretrain,
     seed: spec.seed,
+    // The data seed picks the MNIST split and the generated shapes of a foreign source.
+    dataSeed: spec.model.base.pretrain?.source === spec.dataset.source ? null : spec.dataset.seed,
     normalize: spec.preprocess.normalize,
     // Only the MNIST source is resized here, to the training image size.
     chunk: spec.preprocess.chunk,
