@@ -102,6 +102,8 @@ test('flip copies, several sizes and super-resolution inputs', async () => {
   const index = (await (await openArray(join(out, 'train', 'index'))).readChunk(0)) as Int32Array;
   const index1 = (await (await openArray(join(out, 'train', 'index'))).readChunk(1)) as Int32Array;
   assert.deepEqual(index1, index, 'the mirror chunk follows its originals');
+  // Flips are training augmentation only: validation holds each image once.
+  assert.equal(m.splits.val.arrays.images![0], m.splits.val.sources);
 });
 
 /** A minimal 2×2 24-bit BMP (a real image format sharp's libvips build does not read). */

@@ -232,7 +232,8 @@ export async function preprocessAll(o: StageRunOptions): Promise<PreprocessManif
   const ing = await readIngest(o.ingestDir);
   await writeGroup(o.out, { classes: ing.classes, source: ing.source });
   const train = await preprocessSplit(ing, o.ingestDir, 'train', o.preprocess, o.maxPixels, o.out, o);
-  const val = await preprocessSplit(ing, o.ingestDir, 'val', o.preprocess, o.maxPixels, o.out, o);
+  // Flipped copies are augmentation: validation measures the images as they are.
+  const val = await preprocessSplit(ing, o.ingestDir, 'val', { ...o.preprocess, flip: false }, o.maxPixels, o.out, o);
   const skipped = [...ing.bad, ...train.skipped, ...val.skipped];
   const total = ing.bad.length + train.sources + val.sources;
   const seconds = (performance.now() - t0) / 1000;
