@@ -115,29 +115,43 @@ before(async () => {
   await initBackend('wasm', () => {});
 });
 
+async function checkBackpropFilter(c: Case): Promise<void> {
+  const x = values(tf.util.sizeFromShape(c.x));
+  const dy = values(tf.util.sizeFromShape(c.dy));
+  const wasm = await on('wasm', () =>
+    kernel(
+      'Conv2DBackpropFilter',
+      { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
+      { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f },
+    ),
+  );
+  const dil = dilateFilter(new Float32Array(tf.util.sizeFromShape(c.f)), c.f, c.dilations);
+  const cpuDilated = await on('cpu', () =>
+    kernel(
+      'Conv2DBackpropFilter',
+      { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
+      { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: dil.shape },
+    ),
+  );
+  const cpu = undilateFilter(cpuDilated, c.f, c.dilations);
+  const e = relErr(cpu, wasm);
+  assert.ok(e < 1e-5, `case ${JSON.stringify(c)}: relative error ${e}`);
+}
+
 test('Conv2DBackpropFilter on wasm matches cpu (random shapes, strides, pads, dilations)', async () => {
-  for (let t = 0; t < 60; t++) {
-    const c = randomCase(false);
-    const x = values(tf.util.sizeFromShape(c.x));
-    const dy = values(tf.util.sizeFromShape(c.dy));
-    const wasm = await on('wasm', () =>
-      kernel(
-        'Conv2DBackpropFilter',
-        { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
-        { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f },
-      ),
-    );
-    const dil = dilateFilter(new Float32Array(tf.util.sizeFromShape(c.f)), c.f, c.dilations);
-    const cpuDilated = await on('cpu', () =>
-      kernel(
-        'Conv2DBackpropFilter',
-        { x: tf.tensor(x, c.x), dy: tf.tensor(dy, c.dy) },
-        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: dil.shape },
-      ),
-    );
-    const cpu = undilateFilter(cpuDilated, c.f, c.dilations);
-    const e = relErr(cpu, wasm);
-    assert.ok(e < 1e-5, `case ${JSON.stringify(c)}: relative error ${e}`);
+  for (let t = 0; t < 60; t++) await checkBackpropFilter(randomCase(false));
+  // Few outputs from many inputs, stride 1 (the dy-as-input route: G's last conv, 32→1).
+  for (let t = 0; t < 20; t++) {
+    const c = randomCase(false, true);
+    c.f[2] = int(8, 12);
+    c.f[3] = int(1, 7);
+    c.x[3] = c.f[2]!;
+    c.strides = [1, 1];
+    c.dilations = [1, 1];
+    const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.f as [number, number, number, number], 1, 1, c.pad as 'same');
+    if (info.outHeight < 1 || info.outWidth < 1) continue;
+    c.dy = info.outShape;
+    await checkBackpropFilter(c);
   }
 });
 
@@ -273,6 +287,9 @@ test('the wasm kernels free every intermediate buffer', async () => {
   const b1 = tf.randomNormal([1]);
   const b4 = tf.randomNormal([4]);
   const zero = tf.scalar(0);
+  const x8 = tf.randomNormal([2, 9, 9, 8]);
+  const dy8 = tf.randomNormal([2, 9, 9, 1]);
+  const dy8v = tf.randomNormal([2, 7, 7, 1]);
   const before = be.numDataIds();
   const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
   for (let i = 0; i < 3; i++) {
@@ -290,6 +307,8 @@ test('the wasm kernels free every intermediate buffer', async () => {
       tf.engine().runKernel('FusedConv2D', { x, filter: f, bias: b4 }, { ...attrs, activation: 'relu' }) as tf.Tensor,
       tf.engine().runKernel('LeakyRelu', { x }, { alpha: 0.2 }) as tf.Tensor,
       tf.engine().runKernel('Greater', { a: x, b: zero }, {}) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: x8, dy: dy8 }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 8, 1] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: x8, dy: dy8v }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 8, 1] }) as tf.Tensor,
       tf.engine().runKernel(
         'DepthwiseConv2dNativeBackpropFilter',
         { x, dy: ddy },
@@ -303,7 +322,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
     ]);
   }
   assert.equal(be.numDataIds(), before);
-  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero]);
+  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero, x8, dy8, dy8v]);
 });
 
 test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {
