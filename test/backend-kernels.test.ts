@@ -287,6 +287,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
   const b1 = tf.randomNormal([1]);
   const b4 = tf.randomNormal([4]);
   const zero = tf.scalar(0);
+  const dyUp = tf.randomNormal([2, 18, 18, 3]);
   const x8 = tf.randomNormal([2, 9, 9, 8]);
   const dy8 = tf.randomNormal([2, 9, 9, 1]);
   const dy8v = tf.randomNormal([2, 7, 7, 1]);
@@ -307,6 +308,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
       tf.engine().runKernel('FusedConv2D', { x, filter: f, bias: b4 }, { ...attrs, activation: 'relu' }) as tf.Tensor,
       tf.engine().runKernel('LeakyRelu', { x }, { alpha: 0.2 }) as tf.Tensor,
       tf.engine().runKernel('Greater', { a: x, b: zero }, {}) as tf.Tensor,
+      tf.engine().runKernel('ResizeNearestNeighborGrad', { images: x, dy: dyUp }, { alignCorners: false, halfPixelCenters: false }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropFilter', { x: x8, dy: dy8 }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 8, 1] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropFilter', { x: x8, dy: dy8v }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 8, 1] }) as tf.Tensor,
       tf.engine().runKernel(
@@ -322,7 +324,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
     ]);
   }
   assert.equal(be.numDataIds(), before);
-  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero, x8, dy8, dy8v]);
+  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero, dyUp, x8, dy8, dy8v]);
 });
 
 test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {
@@ -351,13 +353,20 @@ test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum win
 });
 
 test('ResizeNearestNeighborGrad (cpu and wasm) is the transpose of the forward resize', async () => {
-  for (const [alignCorners, halfPixelCenters] of [
-    [false, false],
-    [true, false],
-    [false, true],
+  // Random sizes, and integer upscales (UpSampling2D; wasm's depthwise block-sum route).
+  for (const [alignCorners, halfPixelCenters, integer] of [
+    [false, false, false],
+    [true, false, false],
+    [false, true, false],
+    [false, false, true],
+    [false, true, true],
+    [true, false, true],
+    [false, false, true],
   ] as const) {
-    const inShape = [2, int(1, 4), int(1, 4), 2];
-    const size: [number, number] = [int(1, 7), int(1, 7)];
+    const inShape = [2, int(1, 4), int(1, 4), int(1, 3)];
+    const size: [number, number] = integer
+      ? [inShape[1]! * int(1, 3), inShape[2]! * int(1, 3)]
+      : [int(1, 7), int(1, 7)];
     const n = tf.util.sizeFromShape(inShape);
     const outShape = [inShape[0]!, size[0], size[1], inShape[3]!];
     const dy = values(tf.util.sizeFromShape(outShape));

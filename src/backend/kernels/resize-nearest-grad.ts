@@ -2,9 +2,10 @@
 // offsets dy by the *input's* batch stride, so every image after the first gets wrong gradients
 // whenever the size changes (any GAN/super-resolution generator on the cpu fallback); neither
 // shipped kernel honours halfPixelCenters. This one replays the forward kernel's index mapping and
-// scatters dy back, so it is right by construction for every attr combination.
+// scatters dy back, so it is right by construction for every attr combination. On wasm, integer
+// upscales (every UpSampling2D) take a depthwise-conv route instead (see blockSum).
 import * as tf from '@tensorflow/tfjs';
-import type { Info, WasmBackend } from './wasm-ops.js';
+import { type Info, MAX_DEPTHWISE_TAPS, type WasmBackend, release, run } from './wasm-ops.js';
 
 type Floats = Float32Array | Int32Array | Uint8Array;
 
@@ -46,6 +47,26 @@ export function resizeNearestGrad(
 
 type GradAttrs = { alignCorners: boolean; halfPixelCenters?: boolean };
 
+/**
+ * Integer upscale (UpSampling2D: out = k·in, no alignCorners; halfPixelCenters maps the same way for
+ * integer k) makes dx a sum over k_h×k_w blocks of dy: a depthwise conv of dy with a ones filter and
+ * stride k, on XNNPACK (0.5 vs 3.2 ms CPU for the DCGAN's 64×28×28×32 dy). Products with 1 are
+ * exact and the taps are added in the scatter loop's row-major order.
+ */
+function blockSum(b: WasmBackend, dy: Info, images: Info, alignCorners: boolean): Info | null {
+  const [, h, w, c] = images.shape as [number, number, number, number];
+  const [, oh, ow] = dy.shape as [number, number, number, number];
+  const kh = oh / h;
+  const kw = ow / w;
+  if (alignCorners || dy.dtype !== 'float32' || !Number.isInteger(kh) || !Number.isInteger(kw)) return null;
+  if (kh * kw > MAX_DEPTHWISE_TAPS) return null;
+  const ones = b.makeOutput([kh, kw, c, 1], 'float32');
+  (b.typedArrayFromHeap(ones) as Float32Array).fill(1);
+  const dx = run(b, 'DepthwiseConv2dNative', { x: dy, filter: ones }, { strides: [kh, kw], dilations: [1, 1], pad: 'valid', dataFormat: 'NHWC' });
+  release(b, ones);
+  return dx;
+}
+
 export const resizeNearestGradWasmConfig: tf.KernelConfig = {
   kernelName: 'ResizeNearestNeighborGrad',
   backendName: 'wasm',
@@ -53,6 +74,8 @@ export const resizeNearestGradWasmConfig: tf.KernelConfig = {
     const b = backend as unknown as WasmBackend;
     const { images, dy } = inputs as { images: Info; dy: Info };
     const a = attrs as unknown as GradAttrs;
+    const fast = blockSum(b, dy, images, a.alignCorners);
+    if (fast) return fast;
     const out = b.makeOutput(images.shape, 'float32');
     const dx = b.typedArrayFromHeap(out) as Float32Array;
     resizeNearestGrad(b.typedArrayFromHeap(dy), dy.shape, images.shape, a.alignCorners, !!a.halfPixelCenters, dx);
