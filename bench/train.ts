@@ -1,7 +1,9 @@
 // bench:train — median training-step time of the three reference steps (src/backend/reference.ts)
 // on every backend available here, side by side in one run; optionally next to PyTorch CPU
 // (/work/shared/bench/torch_peer.py, one thread) when python3 can import torch.
-// Last stdout line: one JSON object with the best backend's step times.
+// Last stdout line: one JSON object with the best backend's step times (wall and process-CPU
+// medians) and, with PyTorch, ratio_<step> = tfjs wall / mean of the PyTorch runs just before and
+// just after the best backend's column.
 //   node dist/bench/train.js [--full] [--profile] [--steps N]
 //   --full     also time the conv steps on the pure-JS cpu backend (~1.5–3 min per step)
 //   --profile  per-kernel time breakdown on the best backend (tf.profile)
@@ -27,16 +29,28 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function timeSteps(make: () => ReferenceStep, warmup: number, timed: number): number {
+/** Process CPU time in ms (user + system): on a loaded machine it moves far less than wall time. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+const cpuTimes: Partial<Record<StepName, number>> = {};
+
+function timeSteps(make: () => ReferenceStep, warmup: number, timed: number, cpuOf?: StepName): number {
   const s = make();
   try {
     for (let i = 0; i < warmup; i++) s.step(i);
     const ts: number[] = [];
+    const cs: number[] = [];
     for (let i = 0; i < timed; i++) {
       const t0 = performance.now();
+      const c0 = cpuMs();
       s.step(warmup + i); // returns losses via dataSync, so the step has fully finished
       ts.push(performance.now() - t0);
+      cs.push(cpuMs() - c0);
     }
+    if (cpuOf) cpuTimes[cpuOf] = median(cs);
     return median(ts);
   } finally {
     s.dispose();
@@ -111,9 +125,22 @@ function torchPeer(): Partial<Record<StepName, number>> | undefined {
 const fmt = (ms: number | undefined) => (ms === undefined ? '—' : ms >= 10000 ? `${(ms / 1000).toFixed(0)} s` : `${ms.toFixed(0)} ms`);
 
 const backends = await available();
+// PyTorch runs right before and right after the best backend's column, and the ratio uses the mean
+// of the two: the load on this shared machine drifts within minutes, and a single PyTorch run at the
+// end (after the slower comparison columns) made the ratio depend on that drift.
+const torchBefore = torchPeer();
+let torchAfter: Partial<Record<StepName, number>> | undefined;
 const columns: Column[] = [];
 for (const backend of backends) {
   await selectBackend(backend);
+  const col: Column = { label: backend, backend, ms: {} };
+  const first = columns.length === 0;
+  for (const n of STEP_NAMES) {
+    if (backend === 'cpu' && n !== 'dense' && !full) continue;
+    const slow = backend === 'cpu' && n !== 'dense';
+    col.ms[n] = timeSteps(REFERENCE_STEPS[n], slow ? 0 : WARMUP, slow ? 1 : TIMED, first ? n : undefined);
+  }
+  if (first && torchBefore) torchAfter = torchPeer();
   if (backend === 'wasm') {
     // What the replaced Conv2DBackpropInput is worth: same run, shipped kernel swapped back in.
     useShippedWasmKernel('Conv2DBackpropInput', true);
@@ -122,19 +149,19 @@ for (const backend of backends) {
     useShippedWasmKernel('Conv2DBackpropInput', false);
     columns.push(shipped);
   }
-  const col: Column = { label: backend, backend, ms: {} };
-  for (const n of STEP_NAMES) {
-    if (backend === 'cpu' && n !== 'dense' && !full) continue;
-    const slow = backend === 'cpu' && n !== 'dense';
-    col.ms[n] = timeSteps(REFERENCE_STEPS[n], slow ? 0 : WARMUP, slow ? 1 : TIMED);
-  }
   columns.push(col);
 }
 // Best = the first (fastest by selection order) backend that ran every step.
 const best = columns.find((c) => c.label === c.backend && STEP_NAMES.every((n) => c.ms[n] !== undefined))!;
-const torch = torchPeer();
-if (torch) columns.push({ label: 'pytorch cpu (1 thread)', backend: 'cpu', ms: torch });
-
+let torch: Partial<Record<StepName, number>> | undefined;
+if (torchBefore) {
+  torch = {};
+  for (const n of STEP_NAMES) {
+    const runs = [torchBefore[n], torchAfter?.[n]].filter((v): v is number => v !== undefined);
+    if (runs.length) torch[n] = Number((runs.reduce((p, q) => p + q, 0) / runs.length).toFixed(2));
+  }
+  columns.push({ label: 'pytorch cpu (1 thread)', backend: 'cpu', ms: torch });
+}
 const header = ['step', ...columns.map((c) => c.label)];
 if (torch) header.push(`${best.label} / pytorch`);
 const rows = STEP_NAMES.map((n) => {
@@ -145,6 +172,10 @@ const rows = STEP_NAMES.map((n) => {
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 console.log(`median step time, ${WARMUP} warm-up + ${TIMED} timed steps (cpu conv: 1 step, only with --full)`);
+if (torch) {
+  const runs = (t: Partial<Record<StepName, number>> | undefined) => STEP_NAMES.map((n) => fmt(t?.[n])).join(' / ');
+  console.log(`pytorch before / after the ${best.label} column: ${runs(torchBefore)} | ${runs(torchAfter)} (${STEP_NAMES.join(' / ')})`);
+}
 console.log(line(header));
 console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const r of rows) console.log(line(r));
@@ -157,10 +188,12 @@ const result: Record<string, unknown> = {
   dense_step_ms: Number(best.ms.dense!.toFixed(1)),
   steps_timed: TIMED,
 };
+for (const n of STEP_NAMES) if (cpuTimes[n] !== undefined) result[`${n}_step_cpu_ms`] = Number(cpuTimes[n]!.toFixed(1));
 if (torch) {
   for (const n of STEP_NAMES) {
     if (torch[n]) {
       result[`torch_${n}_step_ms`] = torch[n];
+      result[`torch_${n}_step_ms_runs`] = [torchBefore?.[n], torchAfter?.[n]].filter((v) => v !== undefined);
       result[`ratio_${n}`] = Number((best.ms[n]! / torch[n]!).toFixed(2));
     }
   }
