@@ -109,6 +109,7 @@ describe('ablate compare end to end', () => {
       assert.equal(await page.locator('#diffs details').count(), 9);
       const first = page.locator('#diffs details').first();
       await first.locator('summary').click();
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
       const diff = await first.locator('table').innerText();
       assert.match(diff, /preprocess\.crop\s+center\s+border/);
       assert.equal(await page.locator('#failures li').count(), 1);

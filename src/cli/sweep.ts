@@ -6,6 +6,7 @@ import { buildSweep } from '../sweep/build.js';
 import { CliAxisError } from '../sweep/cli-axes.js';
 import { dryRun, formatDryRun } from '../sweep/dry-run.js';
 import { fmtDuration, fmtMetric } from '../sweep/progress.js';
+import { SweepError } from '../sweep/records.js';
 import { defaultJobs, runSweep, type SweepResult } from '../sweep/run.js';
 import { EXIT, parseVerbArgs, UsageError } from './args.js';
 
@@ -58,12 +59,26 @@ export async function run(argv: string[]): Promise<number> {
   if (sweep.trials.length === 0) throw new UsageError('the sweep has no trials');
   const first = sweep.trials[0]!.spec;
   if (args.values['dry-run']) {
-    const r = await dryRun(sweep);
+    let r: Awaited<ReturnType<typeof dryRun>>;
+    try {
+      r = await dryRun(sweep);
+    } catch (e) {
+      if (!(e instanceof SweepError)) throw e;
+      console.error(`ablate sweep: ${e.message}`);
+      return EXIT.failed;
+    }
     console.log(formatDryRun(sweep, r, jobs ?? sweep.sweep.jobs ?? defaultJobs(first.train.backend, cpus().length, sweep.trials.length)));
     return EXIT.ok;
   }
   for (const d of sweep.duplicates) console.error(`note: trial ${d.name} resolves to the same spec as ${d.sameAs}; it runs once`);
-  const result = await runSweep(sweep, { ...(jobs ? { jobs } : {}), failFast: Boolean(args.values['fail-fast']) });
+  let result: SweepResult;
+  try {
+    result = await runSweep(sweep, { ...(jobs ? { jobs } : {}), failFast: Boolean(args.values['fail-fast']) });
+  } catch (e) {
+    if (!(e instanceof SweepError)) throw e;
+    console.error(`ablate sweep: ${e.message}`);
+    return EXIT.failed;
+  }
   console.error(`\n${summary(result, sweep.sweep.metric)}`);
   if (args.values.json) console.log(JSON.stringify(result));
   return result.status === 'FINISHED' ? EXIT.ok : result.status === 'KILLED' ? 130 : EXIT.failed;

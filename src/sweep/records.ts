@@ -31,10 +31,13 @@ export interface SweepRecordInput {
   goal: string;
 }
 
+/** A sweep that cannot start (the store is remote, or the same sweep is running): a message, not a bug. */
+export class SweepError extends Error {}
+
 /** Where the tracking store of a spec is: the spec's uri, else MLFLOW_TRACKING_URI, else runs/. */
 export function storeRoot(uri: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const u = uri ?? env.MLFLOW_TRACKING_URI ?? 'runs';
-  if (/^https?:\/\//.test(u)) throw new Error(`sweeps need a file store for resume and compare (got ${u}); run with track.uri=runs and sync later`);
+  if (/^https?:\/\//.test(u)) throw new SweepError(`sweeps need a file store for resume and compare (got ${u}); run with track.uri=runs and sync later`);
   return resolve(u.startsWith('file://') ? new URL(u).pathname : u);
 }
 

@@ -15,7 +15,7 @@ import type { BuiltSweep, BuiltTrial } from './build.js';
 import { valueLabel } from './expand.js';
 import { type EndStatus, ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
 import { ProgressBoard, type TrialView } from './progress.js';
-import { SWEEP_TAG, SweepRecords, storeRoot } from './records.js';
+import { SWEEP_TAG, SweepError, SweepRecords, storeRoot } from './records.js';
 import { decide, type PriorRun, type TrialAction } from './resume.js';
 
 export type StageUse = 'computed' | 'reused' | 'waited';
@@ -161,7 +161,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
       },
     });
   } catch {
-    throw new Error(`sweep ${sweep.id} is already running (pid ${holder?.pid ?? '?'}); wait for it or stop it first`);
+    throw new SweepError(`sweep ${sweep.id} is already running (pid ${holder?.pid ?? '?'}); wait for it or stop it first`);
   }
 
   try {
