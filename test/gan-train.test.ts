@@ -157,3 +157,14 @@ test('train.beta1 and gan.width reach the optimizer and the networks (β1 0.5 fo
   assert.equal((t as unknown as { gOpt: { beta1: number } }).gOpt.beta1, 0.7);
   t.dispose();
 });
+
+test('the wgan generator uses LeakyReLU (no dead ReLU plateaus under the clipped critic), dcgan keeps ReLU', () => {
+  const kinds = (kind: GanKind) => {
+    const g = buildGenerator(kind, 4, { height: 28, width: 28, channels: 1 }, 'tanh', new Seeds(0), 8);
+    const types = g.layers.map((l) => l.getClassName());
+    g.dispose();
+    return types;
+  };
+  assert.ok(kinds('wgan').includes('LeakyReLU') && !kinds('wgan').includes('ReLU'));
+  assert.ok(kinds('dcgan').includes('ReLU') && !kinds('dcgan').includes('LeakyReLU'));
+});

@@ -45,15 +45,20 @@ export function buildGenerator(kind: GanKind, latent: number, shape: ImageShape,
   // sample grids are drawn in inference mode from these moving statistics.
   const bn = () => tf.layers.batchNormalization({ momentum: 0.9 });
   m.add(tf.layers.dense({ inputShape: [latent], units: h * w * wide, useBias: false, kernelInitializer: normal02(seeds) }));
+  // The WGAN generator uses LeakyReLU: with ReLU, the clipped critic's first, nearly linear signal
+  // ("darker everywhere") teaches the last convolution negative weights on features that fire in the
+  // background, the features switch off where digits should be, and those pixels sit at tanh(bias) ≈ 0
+  // with no gradient to leave it (the flat grey blobs of the first WGAN runs).
+  const act = () => (kind === 'wgan' ? tf.layers.leakyReLU({ alpha: 0.2 }) : tf.layers.reLU());
   m.add(bn());
-  m.add(tf.layers.reLU());
+  m.add(act());
   m.add(tf.layers.reshape({ targetShape: [h, w, wide] }));
   // Upsample + convolution instead of transposed convolution: no checkerboard artifacts.
   for (const filters of [width]) {
     m.add(tf.layers.upSampling2d({ size: [2, 2] }));
     m.add(tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: normal02(seeds) }));
     m.add(bn());
-    m.add(tf.layers.reLU());
+    m.add(act());
   }
   m.add(tf.layers.upSampling2d({ size: [2, 2] }));
   m.add(tf.layers.conv2d({ filters: shape.channels, kernelSize: 3, padding: 'same', activation: out, kernelInitializer: normal02(seeds) }));

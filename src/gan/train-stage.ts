@@ -14,7 +14,7 @@ import { Seeds } from './random.js';
 import { criticSteps } from './schedule.js';
 import { ganConfigFromSpec, GanTrainer } from './trainer.js';
 
-export const GAN_TRAIN_VERSION = 1;
+export const GAN_TRAIN_VERSION = 2;
 /** Samples in every grid, drawn from the same fixed noise so grids are comparable across steps. */
 export const GRID_SAMPLES = 64;
 
