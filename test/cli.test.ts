@@ -17,7 +17,7 @@ test('no verb prints help and exits 2; an unknown verb suggests the closest', ()
   assert.match(r.stderr, /unknown verb "valdate"; did you mean "validate"\?/);
 });
 
-for (const verb of ['validate', 'run', 'schema']) {
+for (const verb of ['validate', 'run', 'sweep', 'compare', 'preview', 'ls', 'sync', 'schema', 'demo']) {
   test(`ablate ${verb} --help`, () => {
     const r = ablate(verb, '--help');
     assert.equal(r.status, 0, r.stderr);
