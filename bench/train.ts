@@ -3,15 +3,16 @@
 // (/work/shared/bench/torch_peer.py, one thread) when python3 can import torch.
 // Last stdout line: one JSON object with the best backend's step times (wall and process-CPU
 // medians) and, with PyTorch, ratio_<step> = tfjs wall / mean of the PyTorch runs just before and
-// just after the best backend's column.
+// just after the best backend's column, and ratio_<step>_cpu = tfjs CPU / PyTorch CPU medians.
 //   node dist/bench/train.js [--full] [--profile] [--steps N]
 //   --full     also time the conv steps on the pure-JS cpu backend (~1.5–3 min per step)
-//   --profile  per-kernel time breakdown on the best backend (tf.profile)
+//   --profile  per-kernel CPU-time breakdown on the best backend
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { type BackendName, selectBackend } from '../src/backend/index.js';
 import { useShippedWasmKernel } from '../src/backend/kernels/index.js';
+import { shippedWasmKernel } from '../src/backend/kernels/wasm-ops.js';
 import { REFERENCE_STEPS, type ReferenceStep } from '../src/backend/reference.js';
 
 const args = process.argv.slice(2);
@@ -74,41 +75,91 @@ interface Column {
   ms: Partial<Record<StepName, number>>;
 }
 
+/**
+ * Per-kernel process-CPU time of one step (median-free: the mean of PROFILE_STEPS steps), measured by
+ * wrapping every registered kernel of the backend. CPU time, unlike tf.profile's wall-clock kernel
+ * times, barely moves with the load of this shared machine. Kernels that our kernels call directly
+ * (not through the engine) count inside ours; conv rows are split by input/filter shape.
+ */
 async function profileSteps(backend: BackendName): Promise<void> {
   await selectBackend(backend);
-  for (const name of STEP_NAMES) {
-    const s = REFERENCE_STEPS[name]();
-    s.step(0);
-    s.step(1);
-    const info = await tf.profile(() => {
-      s.step(2);
-    });
-    const byKernel = new Map<string, { ms: number; n: number }>();
-    let total = 0;
-    for (const k of info.kernels) {
-      const ms = Number(await k.kernelTimeMs);
-      total += ms;
-      const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
+  const PROFILE_STEPS = 3;
+  const kernels = tf.getKernelsForBackend(backend);
+  // Pin the shipped kernels our kernels delegate to before wrapping, so they keep calling the originals.
+  if (backend === 'wasm') {
+    for (const k of kernels) {
+      try {
+        shippedWasmKernel(k.kernelName);
+      } catch {}
+    }
+  }
+  const acc = new Map<string, { ms: number; n: number }>();
+  const wrap = (k: tf.KernelConfig): tf.KernelConfig => ({
+    ...k,
+    setupFunc: undefined,
+    kernelFunc: (args) => {
+      const c0 = cpuMs();
+      const out = k.kernelFunc(args);
+      const ms = cpuMs() - c0;
+      let key = k.kernelName;
+      if (key.includes('Conv2D')) {
+        const shapes = Object.values(args.inputs).map((t) => t?.shape);
+        key += ` ${JSON.stringify(shapes.slice(0, 2)).replace(/"/g, '')}`;
+      }
+      const e = acc.get(key) ?? { ms: 0, n: 0 };
       e.ms += ms;
       e.n += 1;
-      byKernel.set(k.name, e);
+      acc.set(key, e);
+      return out;
+    },
+  });
+  const swap = (configs: tf.KernelConfig[]) => {
+    for (const k of configs) {
+      tf.unregisterKernel(k.kernelName, backend);
+      tf.registerKernel(k);
     }
-    console.log(`\nprofile ${name} on ${backend}: ${info.kernels.length} kernel calls, ${total.toFixed(1)} ms in kernels`);
-    const rows = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
-    for (const [k, e] of rows) {
-      console.log(`  ${k.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ×${e.n}`);
+  };
+  swap(kernels.map(wrap));
+  try {
+    for (const name of STEP_NAMES) {
+      const s = REFERENCE_STEPS[name]();
+      s.step(0);
+      s.step(1);
+      acc.clear();
+      const c0 = cpuMs();
+      for (let i = 0; i < PROFILE_STEPS; i++) s.step(2 + i);
+      const step = (cpuMs() - c0) / PROFILE_STEPS;
+      s.dispose();
+      const inKernels = [...acc.values()].reduce((p, e) => p + e.ms, 0) / PROFILE_STEPS;
+      console.log(
+        `\nprofile ${name} on ${backend}: ${step.toFixed(1)} ms CPU per step, ${inKernels.toFixed(1)} ms in kernels (mean of ${PROFILE_STEPS} steps)`,
+      );
+      const rows = [...acc.entries()].sort((p, q) => q[1].ms - p[1].ms).slice(0, 16);
+      for (const [k, e] of rows) {
+        const ms = e.ms / PROFILE_STEPS;
+        console.log(`  ${k.padEnd(50)} ${ms.toFixed(1).padStart(7)} ms ${((100 * ms) / step).toFixed(1).padStart(5)}%  ×${e.n / PROFILE_STEPS}`);
+      }
     }
-    s.dispose();
+  } finally {
+    swap(kernels);
   }
 }
 
-function torchPeer(): Partial<Record<StepName, number>> | undefined {
+/**
+ * Runs the PyTorch peer (one thread) and returns its per-step medians. `cpu`: the peer's clock
+ * (time.perf_counter) is swapped for time.process_time, so it reports process-CPU medians, the
+ * counterpart of <step>_step_cpu_ms (the peer script itself is shared and left as is).
+ */
+function torchPeer(cpu = false): Partial<Record<StepName, number>> | undefined {
   const script = process.env.ABLATE_TORCH_PEER ?? '/work/shared/bench/torch_peer.py';
   if (!existsSync(script)) return undefined;
   for (const py of ['python3', '/usr/bin/python3']) {
     const probe = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
     if (probe.status !== 0) continue;
-    const r = spawnSync(py, [script, '1'], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    const argv = cpu
+      ? ['-c', 'import runpy, sys, time; time.perf_counter = time.process_time; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")', script, '1']
+      : [script, '1'];
+    const r = spawnSync(py, argv, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
     if (r.status !== 0) return undefined;
     const map: Record<string, StepName> = { dcgan_upsample_b64: 'dcgan', convnet32_b64: 'convnet', dense2048x300_b128: 'dense' };
     const out: Partial<Record<StepName, number>> = {};
@@ -130,6 +181,7 @@ const backends = await available();
 // end (after the slower comparison columns) made the ratio depend on that drift.
 const torchBefore = torchPeer();
 let torchAfter: Partial<Record<StepName, number>> | undefined;
+let torchCpu: Partial<Record<StepName, number>> | undefined;
 const columns: Column[] = [];
 for (const backend of backends) {
   await selectBackend(backend);
@@ -140,7 +192,10 @@ for (const backend of backends) {
     const slow = backend === 'cpu' && n !== 'dense';
     col.ms[n] = timeSteps(REFERENCE_STEPS[n], slow ? 0 : WARMUP, slow ? 1 : TIMED, first ? n : undefined);
   }
-  if (first && torchBefore) torchAfter = torchPeer();
+  if (first && torchBefore) {
+    torchAfter = torchPeer();
+    torchCpu = torchPeer(true);
+  }
   if (backend === 'wasm') {
     // What the replaced Conv2DBackpropInput is worth: same run, shipped kernel swapped back in.
     useShippedWasmKernel('Conv2DBackpropInput', true);
@@ -175,6 +230,10 @@ console.log(`median step time, ${WARMUP} warm-up + ${TIMED} timed steps (cpu con
 if (torch) {
   const runs = (t: Partial<Record<StepName, number>> | undefined) => STEP_NAMES.map((n) => fmt(t?.[n])).join(' / ');
   console.log(`pytorch before / after the ${best.label} column: ${runs(torchBefore)} | ${runs(torchAfter)} (${STEP_NAMES.join(' / ')})`);
+  const cpuRatio = (n: StepName) => (cpuTimes[n] && torchCpu?.[n] ? `${(cpuTimes[n]! / torchCpu[n]!).toFixed(2)}×` : '—');
+  console.log(
+    `process-CPU medians, ${best.label} vs pytorch: ${STEP_NAMES.map((n) => `${n} ${fmt(cpuTimes[n])} vs ${fmt(torchCpu?.[n])} = ${cpuRatio(n)}`).join(', ')}`,
+  );
 }
 console.log(line(header));
 console.log(line(widths.map((w) => '-'.repeat(w))));
@@ -195,6 +254,10 @@ if (torch) {
       result[`torch_${n}_step_ms`] = torch[n];
       result[`torch_${n}_step_ms_runs`] = [torchBefore?.[n], torchAfter?.[n]].filter((v) => v !== undefined);
       result[`ratio_${n}`] = Number((best.ms[n]! / torch[n]!).toFixed(2));
+      if (torchCpu?.[n] && cpuTimes[n]) {
+        result[`torch_${n}_step_cpu_ms`] = torchCpu[n];
+        result[`ratio_${n}_cpu`] = Number((cpuTimes[n]! / torchCpu[n]!).toFixed(2));
+      }
     }
   }
 }
