@@ -54,7 +54,16 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
   const missing = plan.filter((s) => s.missing);
   if (missing.length > 0) throw new Error(missing.map((s) => s.missing).join('\n'));
 
-  const run = await startTrackedRun(loaded, plan, opts);
+  const tracked = await startTrackedRun(loaded, plan, opts);
+  // Every metric a stage logs also goes to the sweep parent, so its progress lines show
+  // val_accuracy (or whatever the sweep ranks by) as training goes, not only at the end.
+  const run: typeof tracked = {
+    ...tracked,
+    logMetric(key, value, step) {
+      tracked.logMetric(key, value, step);
+      events.emit({ type: 'metric', key, value, step: step ?? 0 });
+    },
+  };
   events.emit({ type: 'run', runId: run.id, experimentId: run.experimentId });
   const log = logger(out, run);
   const done: Map<StageKind, string> = new Map();

@@ -7,3 +7,5 @@ export { loadSpec, loadSweep, resolveSpec, deepMerge, specKey, type LoadedSpec, 
 export { parseOverride, splitOverride, setIn, type Override } from './overrides.js';
 export { hashOf, shortHash, canonicalJson } from './hash.js';
 export { didYouMean } from './suggest.js';
+// For tools that report errors inside other YAML files (the sweep file) with the same locations.
+export { locate, readYamlLayer, type FileLayer } from './source.js';

@@ -5,7 +5,7 @@ import { basename, relative } from 'node:path';
 import { type LoadedSpec, type LoadedSweep, loadSweep, resolveSpec } from '../spec/load.js';
 import { shortHash } from '../spec/hash.js';
 import { SpecError, type SpecIssue } from '../spec/issues.js';
-import { locate, readYamlLayer } from '../spec/source.js';
+import { locate, readYamlLayer } from '../spec/index.js';
 import type { SweepSpec } from '../spec/schema.js';
 import { parseCliSweepArgs } from './cli-axes.js';
 import { type AxisInfo, expandSweep, type TrialOverride, type TrialPlan } from './expand.js';
