@@ -10,7 +10,7 @@ import type { Crop } from '../src/data/geometry.js';
 import type { IngestManifest } from '../src/data/ingest.js';
 import { createPool, type ImagePool } from '../src/data/pool/pool.js';
 import { preprocessAll } from '../src/data/preprocess.js';
-import { rng } from '../src/data/rng.js';
+import { rng } from '../src/util/rng.js';
 import { experimentSchema } from '../src/spec/schema.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -11,7 +11,7 @@
 //     b.x  Float32Array [b.n, S, S, C] (Uint8Array when normalize is 'none'),  b.y  Int32Array [b.n]
 //     b.extra[k]  rows of the `extra` arrays (e.g. train/inputs_lr), normalised like x
 //   }
-import { rng, shuffle } from './rng.js';
+import { rng, shuffle } from '../util/rng.js';
 import type { TypedRows, ZarrArray } from './zarr.js';
 
 export type Normalize = 'unit' | 'symmetric' | 'imagenet' | 'none';

@@ -5,7 +5,7 @@
 //   detail  stripes/flat                       fine stripes across the short axis, resolvable at
 //                                              size 64 only when the short side fits → border loses
 // Image i is a pure function of (seed, i): workers can render in any order.
-import { randInt, rng } from './rng.js';
+import { randInt, rng } from '../util/rng.js';
 
 export type Subset = 'aspect' | 'edge' | 'detail';
 export const SHAPE_CLASSES: readonly { name: string; subset: Subset }[] = [

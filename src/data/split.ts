@@ -1,7 +1,7 @@
 // Seeded train/val split and per-split limits. Stratified by class so a small class keeps its
 // share in both splits; each split is then stored in a seeded shuffled order, because the loader
 // shuffles only within a few chunks: a class-sorted array would give single-class batches.
-import { rng, shuffle } from './rng.js';
+import { rng, shuffle } from '../util/rng.js';
 
 export interface Labelled {
   label: number;

@@ -1,15 +1,9 @@
 // Seeded draws for `random:` axes. The generator is tiny and fixed so that the same sweep file
 // draws the same trials on every machine and Node version (resume depends on it).
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../util/rng.js';
+
+/** The fixed generator (mulberry32) shared with the data code: same draws on every machine. */
+export const mulberry32 = (seed: number): (() => number) => rng(seed);
 
 export type Distribution = { choice: unknown[] } | { uniform: [number, number] } | { logUniform: [number, number] } | { int: [number, number] };
 

@@ -9,7 +9,7 @@ import { ingest } from '../data/ingest.js';
 import { loadMnist, MNIST_SIDE } from '../data/mnist.js';
 import { createPool } from '../data/pool/pool.js';
 import { preprocessAll } from '../data/preprocess.js';
-import { rng, shuffle } from '../data/rng.js';
+import { rng, shuffle } from '../util/rng.js';
 import { ArrayWriter, openArray } from '../data/zarr.js';
 import { buildArch } from '../models/index.js';
 import { saveModel } from '../models/io.js';

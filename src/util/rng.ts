@@ -1,4 +1,4 @@
-// Seeded randomness for splits, generation and the loader. Every consumer derives its own stream
+// Seeded randomness for splits, generation, loaders and sweep draws. Every consumer derives its own stream
 // from (seed, ...labels) so that adding a draw in one place never shifts the numbers elsewhere,
 // and so that parallel workers (shape generation) stay deterministic whatever their scheduling.
 
