@@ -1,16 +1,10 @@
 // Seeded randomness for everything the GAN draws outside tfjs kernels (shuffles, initialiser and
 // noise seeds), so same spec + seed + backend gives the same run.
 
-export function mulberry32(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../util/rng.js';
+
+/** The project's one seeded generator (mulberry32), from a plain seed. */
+export const mulberry32 = (seed: number): (() => number) => rng(seed);
 
 /** Seeded Fisher–Yates permutation of 0..n-1. */
 export function permutation(n: number, rand: () => number): Int32Array {
