@@ -29,7 +29,8 @@ function start(cwd: string, mode: string, experiment?: string): { child: ChildPr
       out += d;
       if (out.includes('\n')) resolve(out.split('\n')[0]!);
     });
-    child.on('exit', () => reject(new Error(`writer exited before a line; stderr: ${err}`)));
+    // 'close', not 'exit': exit can fire before the last stdout data has been read.
+    child.on('close', () => reject(new Error(`writer exited before a line; stderr: ${err}`)));
   });
   child.stderr!.on('data', (d) => {
     err += d;
