@@ -9,7 +9,7 @@ import { batches, type Normalize, normalizeTable } from '../data/loader.js';
 import { openArray, type ZarrArray } from '../data/zarr.js';
 import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { type CheckpointState, resumeOrStart, saveCheckpoint } from '../train/checkpoint.js';
 import { TrainingAborted } from '../train/loop.js';
 import type { CompositeLoss } from '../train/losses.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
@@ -193,26 +193,10 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   const lrShape = o.train.lr.shape.slice(1);
   const opt = makeOptimizer(s);
   const vars = o.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const ckptDir = o.checkpointDir ? join(o.checkpointDir, 'checkpoint') : undefined;
   const what = { models: { model: o.model }, optimizers: { opt } };
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
-  let state: CheckpointState = { epoch: 0, step: 0, history: {} };
-  if (ckptDir) {
-    const restored = await loadCheckpoint(ckptDir, what);
-    if (restored) {
-      state = restored;
-      o.log?.info(`resuming from the checkpoint after epoch ${state.epoch} (step ${state.step})`);
-      for (const [key, points] of Object.entries(state.history)) for (const [step, v] of points) emit(key, v, step);
-    }
-  }
-  const resumedFrom = state.epoch;
-  const record = (key: string, value: number, step: number) => {
-    const points = state.history[key] ?? [];
-    points.push([step, value]);
-    state.history[key] = points;
-    emit(key, value, step);
-  };
+  const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
 
   // The baseline does not change during training: measure it once, log it beside every epoch.
   const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;

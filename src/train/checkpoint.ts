@@ -97,3 +97,45 @@ export async function loadCheckpoint(dir: string, into: Checkpointable): Promise
   for (const [name, o] of Object.entries(into.optimizers)) await loadOptimizer(o, join(dir, 'optimizers', name));
   return JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
 }
+
+export interface ResumableRun {
+  state: CheckpointState;
+  /** Folder of the checkpoint (undefined: no checkpointing). */
+  dir: string | undefined;
+  /** The epoch the run resumed after (0 for a fresh run). */
+  resumedFrom: number;
+  /** Log a per-epoch metric and keep it in the checkpointed history. */
+  record(key: string, value: number, step: number): void;
+}
+
+/**
+ * The start of every training loop that checkpoints: restore the last checkpoint in
+ * `<workDir>/checkpoint` if there is one, replay its metric history to the tracker (the
+ * interrupted run's epochs belong to this run's record too), and return the state to continue from.
+ */
+export async function resumeOrStart(
+  workDir: string | undefined,
+  what: Checkpointable,
+  emit: (key: string, value: number, step: number) => void,
+  log?: { info(message: string): void },
+): Promise<ResumableRun> {
+  const dir = workDir ? join(workDir, 'checkpoint') : undefined;
+  let state: CheckpointState = { epoch: 0, step: 0, history: {} };
+  const restored = dir ? await loadCheckpoint(dir, what) : null;
+  if (restored) {
+    state = restored;
+    log?.info(`resuming from the checkpoint after epoch ${state.epoch} (step ${state.step})`);
+    for (const [key, points] of Object.entries(state.history)) for (const [step, v] of points) emit(key, v, step);
+  }
+  return {
+    state,
+    dir,
+    resumedFrom: state.epoch,
+    record(key, value, step) {
+      const points = state.history[key] ?? [];
+      points.push([step, value]);
+      state.history[key] = points;
+      emit(key, value, step);
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { batches, type Normalize } from '../data/loader.js';
 import type { ZarrArray } from '../data/zarr.js';
 import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type CheckpointState, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type CheckpointState, resumeOrStart, saveCheckpoint } from './checkpoint.js';
 import type { CompositeLoss, LossBatch } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
@@ -123,27 +123,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const totalSteps = s.steps ?? epochs * stepsPerEpoch;
   const opt = makeOptimizer(s);
   const vars = o.trainable ?? o.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const ckptDir = o.checkpointDir ? `${o.checkpointDir}/checkpoint` : undefined;
   const what = { models: { model: o.model }, optimizers: { opt } };
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
-  let state: CheckpointState = { epoch: 0, step: 0, history: {} };
-  if (ckptDir) {
-    const restored = await loadCheckpoint(ckptDir, what);
-    if (restored) {
-      state = restored;
-      o.log?.info(`resuming from the checkpoint after epoch ${state.epoch} (step ${state.step})`);
-      // The interrupted run's epochs belong to this run's record too.
-      for (const [key, points] of Object.entries(state.history)) for (const [step, v] of points) emit(key, v, step);
-    }
-  }
-  const resumedFrom = state.epoch;
-  const record = (key: string, value: number, step: number) => {
-    const points = state.history[key] ?? [];
-    points.push([step, value]);
-    state.history[key] = points;
-    emit(key, value, step);
-  };
+  const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
 
   let last: Record<string, number> = {};
   try {
