@@ -35,7 +35,7 @@ test('usage errors exit 2 with a message, not a stack', () => {
 test('validate prints ok and a one-line summary; overrides show in it', () => {
   const r = ablate('validate', 'configs/crop-ablation.yaml', 'preprocess.crop=squish', 'train.epochs=2');
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^ok {2}configs\/crop-ablation.yaml {2}.*crop=squish@32.*train=2 epochs/);
+  assert.match(r.stdout, /^ok {2}configs\/crop-ablation.yaml {2}.*crop=squish@64.*train=2 epochs/);
   assert.equal(r.stdout.trim().split('\n').length, 1);
 });
 
