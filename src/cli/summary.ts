@@ -12,7 +12,13 @@ export function summarize(spec: ExperimentSpec): string {
       : spec.task === 'super-resolution'
         ? `superres ×${p.downscale} blocks=${spec.model.superres.blocks}`
         : `${spec.model.base.path ?? `${spec.model.base.arch}${spec.model.base.width}`}${spec.model.cut !== undefined ? ` cut=${spec.model.cut}` : ''}`;
-  const loss = spec.loss.terms.map((t) => (t.weight === 1 ? t.kind : `${t.weight}·${t.kind}`)).join('+');
+  // A GAN's losses come from gan.kind, not from loss.terms.
+  const loss =
+    spec.task === 'gan'
+      ? spec.gan.kind === 'wgan'
+        ? 'wasserstein'
+        : 'adversarial-bce'
+      : spec.loss.terms.map((t) => (t.weight === 1 ? t.kind : `${t.weight}·${t.kind}`)).join('+');
   const t = spec.train;
   const length = t.steps !== undefined ? `${t.steps} steps` : `${t.epochs} epochs`;
   return `${spec.name}: task=${spec.task} data=${data} crop=${p.crop}@${sizes} model=${model} loss=${loss} train=${length} bs=${t.batchSize} ${t.optimizer} lr=${t.lr} seed=${spec.seed}`;
