@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
     const plan = await planPipeline(spec);
     console.log(summarize(spec));
     console.log(`spec hash ${loaded.hash.slice(0, 12)}   cache ${spec.cache.enabled ? spec.cache.dir : 'disabled'}\n`);
-    const rows = plan.map((s) => [s.kind, s.key, s.missing ? 'not implemented' : cacheStatus(s, spec), s.inputs.join(',') || '-']);
+    const rows = plan.map((s) => [s.kind, s.key, cacheStatus(s, spec), s.inputs.join(',') || '-']);
     const w = [0, 1, 2, 3].map((i) => Math.max(['stage', 'key', 'cache', 'inputs'][i]!.length, ...rows.map((r) => r[i]!.length)));
     const fmt = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
     console.log(fmt(['stage', 'key', 'cache', 'inputs']));

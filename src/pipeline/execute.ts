@@ -51,8 +51,6 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
   const out = opts.out ?? process.stderr;
   const signal = opts.signal ?? new AbortController().signal;
   const plan = await planPipeline(spec);
-  const missing = plan.filter((s) => s.missing);
-  if (missing.length > 0) throw new Error(missing.map((s) => s.missing).join('\n'));
 
   const tracked = await startTrackedRun(loaded, plan, opts);
   // Every metric a stage logs also goes to the sweep parent, so its progress lines show
@@ -113,7 +111,7 @@ interface StageEnv {
 
 async function runStage(stage: PlanEntry, env: StageEnv): Promise<'hit' | 'computed' | 'ran'> {
   const { spec } = env.loaded;
-  const impl = stage.impl!;
+  const { impl } = stage;
   const useCache = stage.cacheable && spec.cache.enabled;
   const tag = `${stage.kind} ${stage.key}`;
   env.run.setTag(`ablate.stage.${stage.kind}`, stage.key);

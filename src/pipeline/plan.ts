@@ -5,45 +5,29 @@ import { join, resolve } from 'node:path';
 import { shortHash } from '../spec/hash.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { isComplete } from '../cache/commit.js';
-import { loadStage, StageMissingError } from './registry.js';
+import { loadStage } from './registry.js';
 import { STAGE_KINDS, type PlannedStage, type StageImpl, type StageKind } from './types.js';
 
 export interface PlanEntry extends PlannedStage {
-  impl: StageImpl | undefined;
-  /** Set when the stage's module has not been written yet (the plan still shows it). */
-  missing?: string;
+  impl: StageImpl;
 }
 
 /** Stages that touch TensorFlow (the backend is initialised before the first of them). */
 export const TF_STAGES: ReadonlySet<StageKind> = new Set(['pretrain', 'scorer', 'features', 'train', 'evaluate']);
-
-// Until a stage's module exists the plan still shows it, with the participation rule it will have.
-const PLACEHOLDER_ENABLED: Partial<Record<StageKind, (s: ExperimentSpec) => boolean>> = {
-  pretrain: (s) => s.model.base.pretrain !== undefined,
-  features: (s) => s.model.cut !== undefined && s.model.trainable === 'head',
-};
 
 export async function planPipeline(spec: ExperimentSpec, opts: { cwd?: string } = {}): Promise<PlanEntry[]> {
   const cacheRoot = resolve(opts.cwd ?? process.cwd(), spec.cache.dir);
   const plan: PlanEntry[] = [];
   const keys = new Map<StageKind, string>();
   for (const kind of STAGE_KINDS) {
-    let impl: StageImpl | undefined;
-    let missing: string | undefined;
-    try {
-      impl = await loadStage(kind, spec.task);
-    } catch (e) {
-      if (!(e instanceof StageMissingError)) throw e;
-      missing = e.message;
-    }
-    if (!impl && !missing) continue;
-    if (impl?.enabled ? !impl.enabled(spec) : missing && PLACEHOLDER_ENABLED[kind] && !PLACEHOLDER_ENABLED[kind]!(spec)) continue;
-    const inputs = (impl?.inputs ?? []).filter((k) => keys.has(k));
-    const slice = impl ? impl.slice(spec) : null;
-    const identity = impl?.identity ? await impl.identity(spec) : null;
-    const key = shortHash({ kind, version: impl?.version ?? 0, slice, identity, inputs: inputs.map((k) => [k, keys.get(k)]) });
+    const impl = await loadStage(kind, spec.task);
+    if (!impl || (impl.enabled && !impl.enabled(spec))) continue;
+    const inputs = impl.inputs.filter((k) => keys.has(k));
+    const slice = impl.slice(spec);
+    const identity = impl.identity ? await impl.identity(spec) : null;
+    const key = shortHash({ kind, version: impl.version, slice, identity, inputs: inputs.map((k) => [k, keys.get(k)]) });
     keys.set(kind, key);
-    plan.push({ kind, key, inputs, cacheable: impl?.cacheable ?? true, dir: join(cacheRoot, kind, key), slice, impl, ...(missing ? { missing } : {}) });
+    plan.push({ kind, key, inputs, cacheable: impl.cacheable, dir: join(cacheRoot, kind, key), slice, impl });
   }
   return plan;
 }

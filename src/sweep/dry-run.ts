@@ -13,7 +13,7 @@ export interface DryRunRow {
   name: string;
   hash: string;
   action: string;
-  /** Stage kind → `compute`, `reuse (cache)`, `reuse (#n)`, `—` (trial skipped) or `missing`. */
+  /** Stage kind → `compute`, `reuse (cache)`, `reuse (#n)`, or `—` (trial skipped). */
   stages: Record<string, string>;
 }
 
@@ -31,7 +31,6 @@ export async function dryRun(sweep: BuiltSweep): Promise<{ rows: DryRunRow[]; ki
     for (const s of plan) {
       if (!kinds.includes(s.kind)) kinds.push(s.kind);
       if (d.action === 'skip') stages[s.kind] = '—';
-      else if (s.missing) stages[s.kind] = 'missing';
       else if (!s.cacheable || !t.spec.cache.enabled) stages[s.kind] = 'compute';
       else if (cacheStatus(s, t.spec) === 'hit') stages[s.kind] = 'reuse (cache)';
       else if (computedBy.has(s.key)) stages[s.kind] = `reuse (#${computedBy.get(s.key)! + 1})`;
