@@ -56,6 +56,22 @@ async function store(): Promise<string> {
 }
 
 describe('ablate ls / sync', () => {
+  it('ls: a param-less sweep parent does not make every param look varied', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ablate-cli-'));
+    dirs.push(cwd);
+    const tracker = openTracker({ cwd, env: {}, log: () => {} });
+    const parent = await tracker.startRun({ experiment: 'sweepy', runName: 'sweep s2' });
+    for (const crop of ['border', 'center']) {
+      const run = await tracker.startRun({ experiment: 'sweepy', runName: crop, params: { 'preprocess.crop': crop, 'cache.dir': '.cache/ablate' }, parentRunId: parent.id });
+      await run.end('FINISHED');
+    }
+    await parent.end('FINISHED');
+    const r = await capture(() => ls(['sweepy', '--store', tracker.localRoot]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /preprocess\.crop=center/);
+    assert.ok(!r.out.includes('cache.dir='), r.out);
+  });
+
   it('ls shows runs newest first with status, duration, the varied axis and final metrics', async () => {
     const root = await store();
     const r = await capture(() => ls(['crop-ablation', '--store', root]));

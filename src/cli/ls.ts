@@ -108,7 +108,11 @@ function keyParams(runs: RunRecord[]): string[] {
   const varying: string[] = [];
   if (runs.length > 1) {
     const keys = new Set(runs.flatMap((r) => Object.keys(r.params)));
-    for (const k of [...keys].sort()) if (new Set(runs.map((r) => r.params[k])).size > 1 && k !== 'name' && !axes.has(`tag:ablate.axis.${k}`)) varying.push(k);
+    // A param only some runs have (a sweep's parent run has none) does not make it vary.
+    for (const k of [...keys].sort()) {
+      const values = new Set(runs.filter((r) => k in r.params).map((r) => r.params[k]));
+      if (values.size > 1 && k !== 'name' && !axes.has(`tag:ablate.axis.${k}`)) varying.push(k);
+    }
   }
   return [...axes, ...varying].slice(0, 4);
 }
