@@ -7,7 +7,7 @@ import { acquire } from '../cache/lock.js';
 import { commit, dropCorrupt, isComplete, makeTemp, MARKER } from '../cache/commit.js';
 import type { LoadedSpec } from '../spec/load.js';
 import { nullSink, type EventSink } from './events.js';
-import { cacheStatus, planPipeline, TF_STAGES, type PlanEntry } from './plan.js';
+import { planPipeline, TF_STAGES, type PlanEntry } from './plan.js';
 import { createProgress, formatDuration } from './progress.js';
 import type { StageContext, StageKind, StageLogger } from './types.js';
 import { TAG } from '../track/tags.js';
@@ -34,15 +34,13 @@ export class AbortedError extends Error {
   }
 }
 
-function logger(out: NodeJS.WriteStream, run: ActiveRun | null): StageLogger & { lines: string[] } {
-  const lines: string[] = [];
-  const write = (level: string, m: string) => {
-    const line = level === 'warn' ? `warning: ${m}` : m;
-    lines.push(line);
+/** Stage messages go to the terminal and into the run's run.log artifact. */
+function logger(out: NodeJS.WriteStream, run: ActiveRun): StageLogger {
+  const write = (line: string) => {
     out.write(`${line}\n`);
-    run?.appendLog(line);
+    run.appendLog(line);
   };
-  return { lines, info: (m) => write('info', m), warn: (m) => write('warn', m) };
+  return { info: (m) => write(m), warn: (m) => write(`warning: ${m}`) };
 }
 
 export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions = {}): Promise<ExecuteResult> {
@@ -199,4 +197,3 @@ async function logManifest(env: StageEnv, stage: PlanEntry, dir: string): Promis
   if (existsSync(manifest)) await env.run.logArtifact(manifest, `stages/${stage.kind}`);
 }
 
-export { cacheStatus, planPipeline };
