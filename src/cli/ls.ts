@@ -2,8 +2,7 @@
 // that differ between the runs shown (the ablation axes) and the final metrics.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isRestUri, listExperiments, listRuns, type RunRecord } from '../track/index.js';
+import { listExperiments, listRuns, localStoreRoot, type RunRecord } from '../track/index.js';
 import { EXIT, parseVerbArgs, UsageError } from './args.js';
 
 const HELP = `Usage: ablate ls [experiment] [options]
@@ -93,10 +92,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function storeRoot(flag: string | undefined): string {
-  if (flag) return resolve(flag);
-  const env = process.env.MLFLOW_TRACKING_URI;
-  if (env && !isRestUri(env)) return /^file:/i.test(env) ? fileURLToPath(env) : resolve(env);
-  return resolve('runs');
+  return flag ? resolve(flag) : localStoreRoot(undefined);
 }
 
 const newest = (runs: RunRecord[]) => runs.reduce((m, r) => Math.max(m, r.info.startTime), 0);

@@ -2,12 +2,13 @@
 // records the sweep itself writes when a trial could not (a child that died before or without
 // ending its run). Everything else about a run is written by the child, as for any `ablate run`.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { FileStore, PROCESS_FILE, RunFolder, currentProcess, isAlive } from '../track/file-store.js';
 import { writeFileAtomic } from '../track/fs-util.js';
 import { safeKey } from '../track/keys.js';
 import { formatLine } from '../track/metric-line.js';
 import { readRun } from '../track/reader.js';
+import { localStoreRoot } from '../track/tracker.js';
 import { closeDeadRun, recoverDeadRuns } from '../track/recovery.js';
 import { TAG, currentUser, systemTags } from '../track/tags.js';
 import { RUN_STATUS, type RunRecord } from '../track/types.js';
@@ -31,14 +32,12 @@ export interface SweepRecordInput {
   goal: string;
 }
 
-/** A sweep that cannot start (the store is remote, or the same sweep is running): a message, not a bug. */
+/** A sweep that cannot start (the same sweep is already running): a message, not a bug. */
 export class SweepError extends Error {}
 
-/** Where the tracking store of a spec is: the spec's uri, else MLFLOW_TRACKING_URI, else runs/. */
+/** The local store a sweep reads and resumes from (for an MLflow server: its local mirror). */
 export function storeRoot(uri: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const u = uri ?? env.MLFLOW_TRACKING_URI ?? 'runs';
-  if (/^https?:\/\//.test(u)) throw new SweepError(`sweeps need a file store for resume and compare (got ${u}); run with track.uri=runs and sync later`);
-  return resolve(u.startsWith('file://') ? new URL(u).pathname : u);
+  return localStoreRoot(uri, process.cwd(), env);
 }
 
 export class SweepRecords {

@@ -10,5 +10,5 @@ export { type RecoveredRun, recoverDeadRuns } from './recovery.js';
 export { isRestUri, MlflowClient, MlflowError, redactUri, RemoteUnavailableError } from './rest-client.js';
 export { type StoreSyncSummary, syncRun, syncStore, type SyncResult } from './sync.js';
 export { ablateTags, type AblateTagInput, TAG } from './tags.js';
-export { openTracker, resolveTrackingUri, type StartRunOptions, type TrackedRun, type Tracker, type TrackerOptions } from './tracker.js';
+export { localStoreRoot, openTracker, resolveTrackingUri, type StartRunOptions, type TrackedRun, type Tracker, type TrackerOptions } from './tracker.js';
 export * from './types.js';

@@ -86,6 +86,18 @@ export function resolveTrackingUri(specUri: string | undefined, env: NodeJS.Proc
   return specUri ?? (env.MLFLOW_TRACKING_URI || undefined) ?? 'runs';
 }
 
+/**
+ * The local folder where a tracking URI's runs can be read: the folder itself, or for an MLflow
+ * server the local mirror (`<cwd>/runs`) that every run writes first. ls, compare and sweep
+ * resume read this, so they work the same with or without a server.
+ */
+export function localStoreRoot(specUri: string | undefined, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+  const uri = resolveTrackingUri(specUri, env);
+  if (isRestUri(uri)) return resolve(cwd, 'runs');
+  if (/^file:/i.test(uri)) return fileURLToPath(uri);
+  return resolve(cwd, uri);
+}
+
 export function openTracker(opts: TrackerOptions): Tracker {
   const env = opts.env ?? process.env;
   const log = opts.log ?? stderrLog;
