@@ -3,6 +3,7 @@
 // times compare directly with PyTorch. Sizes are parameters so the tests can run a tiny case on
 // the (very slow) cpu backend; the defaults are the benchmark shapes.
 import * as tf from '@tensorflow/tfjs';
+import { cosineDistance } from '../train/losses.js';
 
 export interface ReferenceStep {
   readonly name: string;
@@ -193,15 +194,6 @@ export interface DenseShape {
 }
 export const DENSE_BENCH: DenseShape = { batch: 128, inputs: 2048, outputs: 300 };
 
-/** 1 − cosine similarity per row, averaged (torch.nn.functional.cosine_similarity, eps 1e-8). */
-export function cosineLoss(pred: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => {
-    const dot = tf.sum(tf.mul(pred, target), 1);
-    const norms = tf.mul(tf.norm(pred, 'euclidean', 1), tf.norm(target, 'euclidean', 1));
-    return tf.mean(tf.sub(1, tf.div(dot, tf.maximum(norms, 1e-8))));
-  });
-}
-
 export function denseStep(s: DenseShape = DENSE_BENCH): ReferenceStep {
   const m = tf.sequential({
     layers: [tf.layers.dense({ inputShape: [s.inputs], units: s.outputs, kernelInitializer: seeded(21) })],
@@ -213,7 +205,7 @@ export function denseStep(s: DenseShape = DENSE_BENCH): ReferenceStep {
   return {
     name: 'dense',
     step() {
-      const loss = opt.minimize(() => cosineLoss(m.apply(x) as tf.Tensor2D, y as tf.Tensor2D), true, vars)!;
+      const loss = opt.minimize(() => cosineDistance(m.apply(x) as tf.Tensor2D, y), true, vars)!;
       const out = [loss.dataSync()[0]!];
       loss.dispose();
       return out;

@@ -4,7 +4,7 @@
 // [Cin,H,W,N], the "filter" is dy as [OH,OW,N,Cout], stride and dilation swap roles, and the
 // output [Cin,FH,FW,Cout] is the gradient. That runs on XNNPACK at forward-conv speed.
 import * as tf from '@tensorflow/tfjs';
-import { type Attrs, type Info, type Pads, type WasmBackend, conv2d, cropForPads, pad, pair, release, run, transpose } from './wasm-ops.js';
+import { type Attrs, type Info, type Pads, type WasmBackend, backpropKernel, conv2d, cropForPads, pad, pair, release, run, transpose } from './wasm-ops.js';
 
 export function conv2dBackpropFilterVia(
   b: WasmBackend,
@@ -73,17 +73,4 @@ function viaDyAsInput(b: WasmBackend, x: Info, dy: Info, filterShape: [number, n
   return dw;
 }
 
-export const conv2dBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: 'Conv2DBackpropFilter',
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, attrs, backend }) => {
-    const a = attrs as Attrs;
-    return conv2dBackpropFilterVia(
-      backend as unknown as WasmBackend,
-      inputs.x as Info,
-      inputs.dy as Info,
-      a.filterShape as [number, number, number, number],
-      a,
-    );
-  },
-};
+export const conv2dBackpropFilterConfig = backpropKernel('Conv2DBackpropFilter', conv2dBackpropFilterVia, ['x', 'dy'], 'filterShape');

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   type Attrs,
+  backpropKernel,
   type Info,
   type Pads,
   type WasmBackend,
@@ -195,17 +196,4 @@ export function conv2dBackpropInputVia(
   return out;
 }
 
-export const conv2dBackpropInputConfig: tf.KernelConfig = {
-  kernelName: 'Conv2DBackpropInput',
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, attrs, backend }) => {
-    const a = attrs as Attrs;
-    return conv2dBackpropInputVia(
-      backend as unknown as WasmBackend,
-      inputs.dy as Info,
-      inputs.filter as Info,
-      a.inputShape as [number, number, number, number],
-      a,
-    );
-  },
-};
+export const conv2dBackpropInputConfig = backpropKernel('Conv2DBackpropInput', conv2dBackpropInputVia, ['dy', 'filter'], 'inputShape');

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   type Attrs,
+  backpropKernel,
   type Info,
   type WasmBackend,
   cropForPads,
@@ -143,32 +144,6 @@ export function depthwiseBackpropInputVia(
   return dx;
 }
 
-export const depthwiseBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: 'DepthwiseConv2dNativeBackpropFilter',
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, attrs, backend }) => {
-    const a = attrs as Attrs;
-    return depthwiseBackpropFilterVia(
-      backend as unknown as WasmBackend,
-      inputs.x as Info,
-      inputs.dy as Info,
-      a.filterShape as [number, number, number, number],
-      a,
-    );
-  },
-};
+export const depthwiseBackpropFilterConfig = backpropKernel('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilterVia, ['x', 'dy'], 'filterShape');
 
-export const depthwiseBackpropInputConfig: tf.KernelConfig = {
-  kernelName: 'DepthwiseConv2dNativeBackpropInput',
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, attrs, backend }) => {
-    const a = attrs as Attrs;
-    return depthwiseBackpropInputVia(
-      backend as unknown as WasmBackend,
-      inputs.dy as Info,
-      inputs.filter as Info,
-      a.inputShape as [number, number, number, number],
-      a,
-    );
-  },
-};
+export const depthwiseBackpropInputConfig = backpropKernel('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInputVia, ['dy', 'filter'], 'inputShape');

@@ -31,6 +31,24 @@ export function wasmKernel(name: string): tf.KernelFunc {
   return shippedWasmKernel(name).kernelFunc;
 }
 
+type Shape4 = [number, number, number, number];
+type BackpropVia = (b: WasmBackend, first: Info, second: Info, shape: Shape4, attrs: Attrs) => Info;
+
+/**
+ * A wasm KernelConfig for the conv backprops, which all take two tensor inputs and a 4-D shape
+ * attribute (filterShape or inputShape) and hand them to a `…Via` implementation.
+ */
+export function backpropKernel(kernelName: string, via: BackpropVia, inputs: [string, string], shapeAttr: string): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs: ins, attrs, backend }) => {
+      const a = attrs as Attrs;
+      return via(backend as unknown as WasmBackend, ins[inputs[0]] as Info, ins[inputs[1]] as Info, a[shapeAttr] as Shape4, a);
+    },
+  };
+}
+
 export function run(backend: WasmBackend, name: string, inputs: Record<string, Info>, attrs: Attrs = {}): Info {
   const out = wasmKernel(name)({ inputs, attrs: attrs as tf.NamedAttrMap, backend: backend as unknown as tf.KernelBackend });
   return out as Info;
