@@ -56,6 +56,9 @@ export async function acquire(path: string, opts: LockOptions = {}): Promise<() 
     if (tryCreate(path)) return () => rmSync(path, { force: true });
     const h = readHolder(path);
     // An unreadable lock file is one being written right now: poll again.
+    // Known race: two waiters that both see the same dead holder can both remove the file, and the
+    // second removal may hit the first waiter's fresh lock. It needs a crash plus two waiters at
+    // that instant; a rename-then-verify takeover would close it.
     if (h && h.host === hostname() && !pidAlive(h.pid)) {
       rmSync(path, { force: true });
       continue;
