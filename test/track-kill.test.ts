@@ -101,6 +101,17 @@ describe('lifecycle', { concurrency: true }, () => {
     });
   }
 
+  it('a signal that lands while a finished run is ending leaves it FINISHED, not KILLED', async () => {
+    const cwd = tmp();
+    const w = start(cwd, 'ending');
+    const id = (await w.line).split(' ')[1];
+    w.child.kill('SIGINT');
+    assert.equal((await w.exit).code, 130);
+    const r = runsOf(join(cwd, 'runs')).find((x) => x.info.runId === id)!;
+    assert.equal(r.info.status, 'FINISHED');
+    assert.equal(r.history.loss!.length, 5);
+  });
+
   it('an uncaught error marks the run FAILED, with the error as tag and artifact', async () => {
     const cwd = tmp();
     const w = start(cwd, 'throw');

@@ -82,13 +82,14 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
       events.emit({ type: 'stage', kind: stage.kind, status: status === 'hit' ? 'hit' : 'done', key: stage.key, seconds });
       if (status !== 'hit') run.logMetric(`time_${stage.kind}_s`, seconds);
     }
-    await run.end('FINISHED');
+    // What the sweep hears must be what the store says (a Ctrl-C can land between the two).
+    result.status = await run.end('FINISHED');
   } catch (e) {
     const err = e as Error;
     const killed = err instanceof AbortedError || signal.aborted;
     result.status = killed ? 'KILLED' : 'FAILED';
     result.error = err;
-    await run.end(result.status, killed ? undefined : err);
+    result.status = await run.end(result.status, killed ? undefined : err);
   } finally {
     for (const t of temps) rmSync(t, { recursive: true, force: true });
   }

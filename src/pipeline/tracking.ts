@@ -24,7 +24,8 @@ export interface ActiveRun extends StageRun {
   readonly id: string;
   readonly experimentId: string;
   appendLog(line: string): void;
-  end(status: 'FINISHED' | 'FAILED' | 'KILLED', error?: Error): Promise<void>;
+  /** Ends the run; resolves to the status the store holds (a signal may have ended it first). */
+  end(status: 'FINISHED' | 'FAILED' | 'KILLED', error?: Error): Promise<'FINISHED' | 'FAILED' | 'KILLED'>;
 }
 
 export function ablateVersion(): string {
@@ -78,9 +79,11 @@ export async function startTrackedRun(loaded: LoadedSpec, plan: PlannedStage[], 
       logLines.push(line);
     },
     async end(status, error) {
+      lifecycle.ending(status);
       await run.logText(`${logLines.join('\n')}\n`, 'run.log');
       await run.end(status, error);
       lifecycle.dispose();
+      return run.status === 'RUNNING' || run.status === 'SCHEDULED' ? status : run.status;
     },
   };
 }

@@ -2,6 +2,7 @@
 // as FAILED (with the error as tag and artifact), and a plain exit without end() still appends the
 // buffered metrics and closes the run. What needs the network is left to `ablate sync`.
 import type { TrackedRun } from './tracker.js';
+import type { EndStatus } from './types.js';
 
 export interface LifecycleOptions {
   /** Exit after ending the runs on a signal (130 for SIGINT, 143 for SIGTERM). Default true. */
@@ -10,7 +11,10 @@ export interface LifecycleOptions {
   onSignal?: (signal: NodeJS.Signals) => void;
 }
 
-const open = new Map<TrackedRun, LifecycleOptions>();
+// `ending`: the status a run is already ending with. A signal that lands while a finished run
+// writes its last files must not turn FINISHED into KILLED (the work is done; a sweep would
+// otherwise report the trial finished and then rerun it).
+const open = new Map<TrackedRun, LifecycleOptions & { ending?: EndStatus }>();
 let installed = false;
 let stopping = false;
 
@@ -20,9 +24,9 @@ const onSignal = (signal: NodeJS.Signals) => {
   stopping = true;
   const runs = [...open.entries()];
   for (const [, o] of runs) o.onSignal?.(signal);
-  for (const [run] of runs) run.endSync('KILLED');
+  for (const [run, o] of runs) run.endSync(o.ending ?? 'KILLED');
   const exit = runs.length === 0 || runs.some(([, o]) => o.exitOnSignal !== false);
-  void Promise.allSettled(runs.map(([run]) => run.end('KILLED'))).then(() => {
+  void Promise.allSettled(runs.map(([run, o]) => run.end(o.ending ?? 'KILLED'))).then(() => {
     stopping = false;
     if (exit) process.exit(signal === 'SIGINT' ? 130 : 143);
   });
@@ -39,11 +43,15 @@ const onExit = (code: number) => {
   for (const run of open.keys()) run.endSync(code === 0 ? 'FINISHED' : 'FAILED', code === 0 ? undefined : `process exited with code ${code}`);
 };
 
-/** Registers `run` for the process handlers; `dispose()` unregisters it (end() does not need it). */
-export function installLifecycle(run: TrackedRun, opts: LifecycleOptions = {}): { dispose(): void } {
+/**
+ * Registers `run` for the process handlers; `dispose()` unregisters it (end() does not need it).
+ * Call `ending(status)` when the run starts ending so that a signal from then on ends it so.
+ */
+export function installLifecycle(run: TrackedRun, opts: LifecycleOptions = {}): { dispose(): void; ending(status: EndStatus): void } {
   // Runs that ended normally no longer need the handlers.
   for (const r of open.keys()) if (r.status !== 'RUNNING') open.delete(r);
-  open.set(run, opts);
+  const entry: LifecycleOptions & { ending?: EndStatus } = { ...opts };
+  open.set(run, entry);
   if (!installed) {
     installed = true;
     process.on('SIGINT', onSignal);
@@ -52,7 +60,12 @@ export function installLifecycle(run: TrackedRun, opts: LifecycleOptions = {}): 
     process.on('unhandledRejection', onFatal);
     process.on('exit', onExit);
   }
-  return { dispose: () => uninstall(run) };
+  return {
+    dispose: () => uninstall(run),
+    ending: (status) => {
+      entry.ending = status;
+    },
+  };
 }
 
 function uninstall(run: TrackedRun): void {
