@@ -21,11 +21,23 @@ export function permutation(n: number, rand: () => number): Int32Array {
 
 /** A stream of integer seeds: tfjs ops given the same seed twice draw the same numbers. */
 export class Seeds {
-  private readonly rand: () => number;
-  constructor(seed: number) {
+  private rand: () => number;
+  private drawn = 0;
+  constructor(private readonly seed: number) {
     this.rand = mulberry32(seed);
   }
   next(): number {
+    this.drawn++;
     return Math.floor(this.rand() * 2147483646) + 1;
+  }
+  /** Seeds drawn so far: with the constructor's seed, all a checkpoint needs to continue the stream. */
+  get position(): number {
+    return this.drawn;
+  }
+  /** Continues the stream after `drawn` seeds. The generator keeps its state in a closure, so replay: one call per seed is cheap. */
+  seek(drawn: number): void {
+    this.rand = mulberry32(this.seed);
+    for (let i = 0; i < drawn; i++) this.rand();
+    this.drawn = drawn;
   }
 }

@@ -1,20 +1,24 @@
 // Stage 'train' for task gan: the adversarial loop. Not cacheable: ctx.out is a stable work folder
-// holding checkpoints (a rerun resumes), the final generator for the evaluate stage, and the
-// sample grids, which are also logged to the run as artifacts.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+// holding the checkpoint (a rerun continues exactly where the interrupted run stopped), the final
+// generator for the evaluate stage, and the sample grids, which are also logged to the run as artifacts.
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/index.js';
-import { loadModel, saveModel } from '../models/io.js';
+import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
+import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
+import type { SourcePosition } from './real-source.js';
 import { criticSteps } from './schedule.js';
 import { ganConfigFromSpec, GanTrainer } from './trainer.js';
 
-export const GAN_TRAIN_VERSION = 2;
+// 3: the checkpoint is the training core's (optimizers, noise and real-image positions); work
+// folders of version 2 hold a weights-only checkpoint in another layout.
+export const GAN_TRAIN_VERSION = 3;
 /** Samples in every grid, drawn from the same fixed noise so grids are comparable across steps. */
 export const GRID_SAMPLES = 64;
 
@@ -28,21 +32,15 @@ export interface GeneratorInfo {
   seconds: number;
 }
 
-interface Checkpoint {
-  step: number;
+/** The checkpoint's `extra`: with weights and optimizer moments, what makes the rest of a resumed run draw what the uninterrupted one would. */
+interface GanProgress {
   seconds: number;
+  noise: number;
+  real: SourcePosition;
 }
 
 export function ganSteps(spec: ExperimentSpec, trainCount: number): number {
   return spec.train.steps ?? spec.train.epochs * Math.max(1, Math.floor(trainCount / spec.train.batchSize));
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 async function writeGrid(ctx: StageContext, trainer: GanTrainer, noise: tf.Tensor2D, range: [number, number], name: string): Promise<void> {
@@ -87,27 +85,25 @@ export const stage: StageImpl = {
     ctx.run?.setTag('gan.kind', cfg.kind);
     ctx.run?.setTag('gan.clip', String(trainer.clip ?? 'none'));
 
-    // Resume: weights only. The optimizers restart their moment estimates, which costs a few steps
-    // of slightly different updates, not correctness.
+    // Checkpoints are written only after generator steps, so a resumed run never bootstraps again.
+    // Per-step metrics are not replayed: the steps before the checkpoint stay in the record of the
+    // run that trained them.
+    const what = trainer.checkpointable();
     let start = 0;
     let priorSeconds = 0;
-    const ckpt = await readJson<Checkpoint>(join(ckptDir, 'state.json'));
+    const ckpt = await loadCheckpoint(ckptDir, what);
     if (ckpt) {
-      const [g, d] = await Promise.all([loadModel(join(ckptDir, 'generator')), loadModel(join(ckptDir, 'discriminator'))]);
-      trainer.generator.setWeights(g.getWeights());
-      trainer.discriminator.setWeights(d.getWeights());
-      g.dispose();
-      d.dispose();
+      const p = ckpt.extra as GanProgress;
+      trainer.noisePosition = p.noise;
+      real.seek(p.real);
       start = Math.min(ckpt.step, steps);
-      priorSeconds = ckpt.seconds;
+      priorSeconds = p.seconds;
       ctx.log.info(`resuming GAN training at generator step ${start} of ${steps}`);
     }
 
-    const checkpoint = async (step: number, secs: number) => {
-      await saveModel(trainer.generator, join(ckptDir, 'generator'));
-      await saveModel(trainer.discriminator, join(ckptDir, 'discriminator'));
-      await writeFile(join(ckptDir, 'state.json'), JSON.stringify({ step, seconds: secs } satisfies Checkpoint));
-    };
+    // `step` counts generator steps; the GAN has no epochs.
+    const checkpoint = (step: number, secs: number) =>
+      saveCheckpoint(ckptDir, what, { epoch: 0, step, history: {}, extra: { seconds: secs, noise: trainer.noisePosition, real: real.position } satisfies GanProgress });
     const t0 = performance.now();
     const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
     if (start === 0 && spec.gan.bootstrap > 0) {

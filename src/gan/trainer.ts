@@ -2,6 +2,7 @@
 // (models.ts), the losses (losses.ts), clipping and the critic schedule (schedule.ts).
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
+import type { Checkpointable } from '../train/checkpoint.js';
 import {
   clipWeights,
   criticLoss,
@@ -97,6 +98,19 @@ export class GanTrainer {
 
   noise(n: number): tf.Tensor2D {
     return tf.randomNormal([n, this.cfg.latent], 0, 1, 'float32', this.noiseSeeds.next());
+  }
+
+  /** Networks and optimizers for saveCheckpoint/loadCheckpoint (a fresh optimizer takes saved moments). */
+  checkpointable(): Checkpointable {
+    return { models: { generator: this.generator, discriminator: this.discriminator }, optimizers: { generator: this.gOpt, discriminator: this.dOpt } };
+  }
+
+  /** Noise draws so far; restoring it makes a resumed run draw the noise the uninterrupted one would. */
+  get noisePosition(): number {
+    return this.noiseSeeds.position;
+  }
+  set noisePosition(drawn: number) {
+    this.noiseSeeds.seek(drawn);
   }
 
   /**

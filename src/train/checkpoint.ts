@@ -1,7 +1,7 @@
 // Checkpoints: the weights of one or more models, the state of their optimizers (moments,
 // iteration count) and a small JSON state, written atomically so an interrupted save never leaves
-// a half checkpoint that a rerun would trust. The GAN trainer saves {generator, critic} with two
-// optimizers through the same functions.
+// a half checkpoint that a rerun would trust. The GAN train stage saves {generator, discriminator}
+// with their two optimizers through the same functions.
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
