@@ -70,10 +70,12 @@ test('wgan train stage: critic_steps per generator step equals the schedule; gri
   assert.ok((await readdir(join(out, 'generator'))).includes('model.json'));
   assert.equal(JSON.parse(await readFile(join(out, 'generator.json'), 'utf8')).steps, 7);
 
-  // Asking for more steps in the same work folder continues from the checkpoint at step 7.
+  // Asking for more steps in the same work folder continues from the checkpoint at step 7; the
+  // new run's record holds the whole curve (the first 7 steps replayed from the checkpoint).
   const more = { ...spec, train: { ...spec.train, steps: 9 } };
   const b = recorder();
   await stage.run({ ...ctx(b.run), spec: more });
-  assert.deepEqual(b.metrics.get('critic_steps')!.map((p) => p.step), [7, 8]);
-  assert.deepEqual(b.metrics.get('critic_steps')!.map((p) => p.value), [2, 3]);
+  assert.deepEqual(b.metrics.get('critic_steps')!.map((p) => p.step), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(b.metrics.get('d_loss')!.slice(0, 7), a.metrics.get('d_loss'));
+  assert.deepEqual(b.metrics.get('critic_steps')!.slice(7).map((p) => p.value), [2, 3]);
 });

@@ -8,7 +8,7 @@ import { initBackend } from '../backend/index.js';
 import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
-import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
@@ -86,13 +86,20 @@ export const stage: StageImpl = {
     ctx.run?.setTag('gan.clip', String(trainer.clip ?? 'none'));
 
     // Checkpoints are written only after generator steps, so a resumed run never bootstraps again.
-    // Per-step metrics are not replayed: the steps before the checkpoint stay in the record of the
-    // run that trained them.
+    // The per-step metrics so far travel in the checkpoint and are logged again on resume: a
+    // resumed run (a new run, e.g. a resumed sweep trial) holds the whole curve, as in the
+    // training core.
     const what = trainer.checkpointable();
     let start = 0;
     let priorSeconds = 0;
     const ckpt = await loadCheckpoint(ckptDir, what);
+    const history: CheckpointState['history'] = ckpt?.history ?? {};
+    const record = (key: string, value: number, step: number) => {
+      (history[key] ??= []).push([step, value]);
+      ctx.run?.logMetric(key, value, step);
+    };
     if (ckpt) {
+      for (const [key, points] of Object.entries(history)) for (const [step, v] of points) ctx.run?.logMetric(key, v, step);
       const p = ckpt.extra as GanProgress;
       trainer.noisePosition = p.noise;
       real.seek(p.real);
@@ -103,13 +110,13 @@ export const stage: StageImpl = {
 
     // `step` counts generator steps; the GAN has no epochs.
     const checkpoint = (step: number, secs: number) =>
-      saveCheckpoint(ckptDir, what, { epoch: 0, step, history: {}, extra: { seconds: secs, noise: trainer.noisePosition, real: real.position } satisfies GanProgress });
+      saveCheckpoint(ckptDir, what, { epoch: 0, step, history, extra: { seconds: secs, noise: trainer.noisePosition, real: real.position } satisfies GanProgress });
     const t0 = performance.now();
     const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
     if (start === 0 && spec.gan.bootstrap > 0) {
       const loss = await trainer.bootstrap(spec.gan.bootstrap, real);
       ctx.log.info(`discriminator bootstrap: ${spec.gan.bootstrap} batches, loss ${loss.toFixed(4)}`);
-      ctx.run?.logMetric('bootstrap_d_loss', loss, 0);
+      record('bootstrap_d_loss', loss, 0);
     }
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
@@ -118,7 +125,7 @@ export const stage: StageImpl = {
       const m = await trainer.step(g, real);
       criticTotal += m.critic_steps;
       // Every generator step, regardless of train.logEvery: the schedule must be checkable from the store.
-      for (const [k, v] of Object.entries(m)) ctx.run?.logMetric(k, v as number, g);
+      for (const [k, v] of Object.entries(m)) record(k, v as number, g);
       const w = m.wasserstein_estimate;
       ctx.progress.tick(1, `d ${m.d_loss.toFixed(3)} g ${m.g_loss.toFixed(3)}${w === undefined ? '' : ` W ${w.toFixed(4)}`} critic ${m.critic_steps}`);
       if (!Number.isFinite(m.d_loss) || !Number.isFinite(m.g_loss)) throw new Error(`GAN losses became non-finite at generator step ${g} (d ${m.d_loss}, g ${m.g_loss}); lower train.lr`);
