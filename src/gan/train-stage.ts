@@ -95,7 +95,9 @@ export const stage: StageImpl = {
     const ckpt = await loadCheckpoint(ckptDir, what);
     const history: CheckpointState['history'] = ckpt?.history ?? {};
     const record = (key: string, value: number, step: number) => {
-      (history[key] ??= []).push([step, value]);
+      const points = history[key] ?? [];
+      points.push([step, value]);
+      history[key] = points;
       ctx.run?.logMetric(key, value, step);
     };
     if (ckpt) {

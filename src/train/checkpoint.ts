@@ -73,8 +73,15 @@ export async function saveCheckpoint(dir: string, what: Checkpointable, state: C
     await saveOptimizer(o, join(tmp, 'optimizers', name));
   }
   await writeFile(join(tmp, 'state.json'), JSON.stringify(state));
-  await rm(dir, { recursive: true, force: true });
+  // The previous checkpoint steps aside rather than being deleted first, so a kill between the two
+  // renames still leaves a complete one (`<dir>.old`, which loadCheckpoint falls back to).
+  const old = `${dir}.old`;
+  if (await complete(dir)) {
+    await rm(old, { recursive: true, force: true });
+    await rename(dir, old);
+  }
   await rename(tmp, dir);
+  await rm(old, { recursive: true, force: true });
 }
 
 /**
@@ -82,11 +89,20 @@ export async function saveCheckpoint(dir: string, what: Checkpointable, state: C
  * models and optimizers. Returns null when `dir` holds no complete checkpoint.
  */
 export async function loadCheckpoint(dir: string, into: Checkpointable): Promise<CheckpointState | null> {
+  const found = (await complete(dir)) ? dir : (await complete(`${dir}.old`)) ? `${dir}.old` : null;
+  return found ? restore(found, into) : null;
+}
+
+async function complete(dir: string): Promise<boolean> {
   try {
     await access(join(dir, 'state.json'));
+    return true;
   } catch {
-    return null;
+    return false;
   }
+}
+
+async function restore(dir: string, into: Checkpointable): Promise<CheckpointState> {
   for (const [name, m] of Object.entries(into.models)) {
     const saved = await loadModel(join(dir, 'models', name));
     const weights = saved.getWeights();
