@@ -14,7 +14,7 @@ export interface CheckpointState {
   step: number;
   /** Metric history so far (key → one value per completed epoch), re-logged on resume. */
   history: Record<string, [step: number, value: number][]>;
-  /** Anything else the loop needs to continue (e.g. GAN critic counters). */
+  /** Anything else the loop needs to continue (e.g. the GAN's noise-stream and real-image positions). */
   extra?: unknown;
 }
 
