@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { featureNetwork } from '../src/models/cut.js';
 import { buildLoss, contentLoss, cosineDistance, crossEntropy, gramMatrix, mae, mse, styleLoss } from '../src/train/losses.js';
 
 before(async () => {
@@ -106,6 +107,30 @@ test('weighted sum: total and each term, names unique per kind', async () => {
   near(t[2]!, 1);
   near(t[3]!, 1);
   near(val(total), ce + 0.5 + 2 + 3);
+});
+
+test('content and style on one network share one pass per image set, with the values of separate terms', async () => {
+  const net = scaleNet();
+  const loss = await buildLoss(
+    [
+      { kind: 'content', weight: 1, layers: ['A', 'B'], weights: [0.1, 0.9], distance: 'mse' },
+      { kind: 'style', weight: 0.5, layers: ['B', 'C'], weights: [1, 2] },
+    ],
+    async () => net,
+  );
+  const pred = tf.tensor4d([1, 2], [1, 1, 2, 1]);
+  const target = tf.tensor4d([0, 1], [1, 1, 2, 1]);
+  let terms: number[] = [];
+  const profile = await tf.profile(() => {
+    terms = tf.tidy(() => loss.compute(pred, { target }).terms.map((t) => t.dataSync()[0]!));
+  });
+  // A, B and C once for the prediction and once for the target; separate terms would run 2 + 2 + 3 + 3.
+  assert.equal(profile.kernels.filter((k) => /Conv2D/.test(k.name)).length, 6, profile.kernels.map((k) => k.name).join(' '));
+  near(terms[0]!, val(contentLoss(featureNetwork(net, ['A', 'B']), pred, target, [0.1, 0.9])), 1e-4);
+  near(terms[1]!, val(styleLoss(featureNetwork(net, ['B', 'C']), pred, target, [1, 2])), 1e-2);
+  // A second batch gets its own activations, not the first batch's.
+  const again = tf.tidy(() => loss.compute(pred.mul(2), { target }).terms.map((t) => t.dataSync()[0]!));
+  near(again[0]!, val(contentLoss(featureNetwork(net, ['A', 'B']), pred.mul(2), target, [0.1, 0.9])), 1e-3);
 });
 
 test('a term without what it needs fails with a message naming it', async () => {
