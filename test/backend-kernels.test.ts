@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
+import { gemmWins } from '../src/backend/kernels/conv2d-backprop-filter-gemm.js';
 import { rng } from '../src/util/rng.js';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -144,6 +145,24 @@ test('Conv2DBackpropFilter on wasm matches cpu (random shapes, strides, pads, di
     c.dy = info.outShape;
     await checkBackpropFilter(c);
   }
+  // Stride 1 on 16+ columns (the chunked-GEMM route): odd sizes, VALID/SAME/explicit pads, dilation,
+  // 1×1 to 3×3 and non-square filters, batch 1, and batches that split into a short last chunk
+  // (5 images of 34×34: 4 per chunk) where the last image's padding columns run past x.
+  for (const [x, f, d, pad] of [
+    [[2, 16, 16, 3], [3, 3, 3, 9], [1, 1], 'same'],
+    [[1, 17, 19, 4], [3, 3, 4, 8], [1, 1], 'valid'],
+    [[3, 18, 21, 2], [1, 3, 2, 10], [1, 1], 'same'],
+    [[2, 16, 23, 5], [3, 2, 5, 8], [1, 1], [[0, 0], [2, 0], [1, 3], [0, 0]]],
+    [[2, 20, 35, 3], [3, 3, 3, 8], [2, 2], 'same'],
+    [[2, 9, 16, 6], [1, 1, 6, 11], [1, 1], 'valid'],
+    [[5, 34, 34, 2], [3, 3, 2, 8], [1, 1], 'same'],
+    [[5, 32, 33, 2], [3, 3, 2, 8], [1, 1], 'valid'],
+  ] as const) {
+    const fs = [...f] as [number, number, number, number];
+    const info = tf.backend_util.computeConv2DInfo([...x] as [number, number, number, number], fs, 1, [...d], pad as 'same');
+    assert.ok(gemmWins(fs, [1, 1], [...d], info.outWidth), `${x} ${f} takes the GEMM route`);
+    await checkBackpropFilter({ x: [...x], f: fs, strides: [1, 1], dilations: [...d], pad: pad as Pad, dy: info.outShape });
+  }
 });
 
 async function checkBackpropInput(c: Case): Promise<void> {
@@ -282,6 +301,8 @@ test('the wasm kernels free every intermediate buffer', async () => {
   const x8 = tf.randomNormal([2, 9, 9, 8]);
   const dy8 = tf.randomNormal([2, 9, 9, 1]);
   const dy8v = tf.randomNormal([2, 7, 7, 1]);
+  const x16 = tf.randomNormal([3, 16, 17, 3]);
+  const dy16 = tf.randomNormal([3, 16, 17, 8]);
   const before = be.numDataIds();
   const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC' };
   for (let i = 0; i < 3; i++) {
@@ -302,6 +323,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
       tf.engine().runKernel('ResizeNearestNeighborGrad', { images: x, dy: dyUp }, { alignCorners: false, halfPixelCenters: false }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropFilter', { x: x8, dy: dy8 }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 8, 1] }) as tf.Tensor,
       tf.engine().runKernel('Conv2DBackpropFilter', { x: x8, dy: dy8v }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 8, 1] }) as tf.Tensor,
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: x16, dy: dy16 }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 8] }) as tf.Tensor,
       tf.engine().runKernel(
         'DepthwiseConv2dNativeBackpropFilter',
         { x, dy: ddy },
@@ -315,7 +337,7 @@ test('the wasm kernels free every intermediate buffer', async () => {
     ]);
   }
   assert.equal(be.numDataIds(), before);
-  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero, dyUp, x8, dy8, dy8v]);
+  tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero, dyUp, x8, dy8, dy8v, x16, dy16]);
 });
 
 test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {

@@ -2,8 +2,10 @@
 // dW[fh,fw,ci,co] = sum_{n,oh,ow} x[n, oh*s + fh*d - pad, ..., ci] * dy[n,oh,ow,co]
 // is itself a forward convolution once batch and channels trade places: the input is x as
 // [Cin,H,W,N], the "filter" is dy as [OH,OW,N,Cout], stride and dilation swap roles, and the
-// output [Cin,FH,FW,Cout] is the gradient. That runs on XNNPACK at forward-conv speed.
+// output [Cin,FH,FW,Cout] is the gradient. That runs on XNNPACK at forward-conv speed, except when
+// dy (the "filter") is large: stride-1 layers on 16×16 and larger go to conv2d-backprop-filter-gemm.ts.
 import * as tf from '@tensorflow/tfjs';
+import { backpropFilterGemm, gemmWins } from './conv2d-backprop-filter-gemm.js';
 import { type Attrs, type Info, type Pads, type WasmBackend, backpropKernel, conv2d, cropForPads, pad, pair, release, run, transpose } from './wasm-ops.js';
 
 export function conv2dBackpropFilterVia(
@@ -41,6 +43,7 @@ export function conv2dBackpropFilterVia(
   if (filterShape[3] < 8 && filterShape[2] >= 8 && strides[0] * strides[1] * dilations[0] * dilations[1] === 1) {
     return viaDyAsInput(b, x, dy, filterShape, { top, left, bottom: pads.bottom, right: pads.right });
   }
+  if (gemmWins(filterShape, strides, dilations, ow)) return backpropFilterGemm(b, x, dy, filterShape, pads, dilations);
   const xT = transpose(b, x, [3, 1, 2, 0]);
   const dyT = transpose(b, dy, [1, 2, 0, 3]);
   const c = cropForPads(b, xT, pads);
