@@ -340,17 +340,17 @@ test('the wasm kernels free every intermediate buffer', async () => {
   tf.dispose([x, f, df, dy, ddy, f1, f11, dyCrop, f31, b1, b4, zero, dyUp, x8, dy8, dy8v, x16, dy16]);
 });
 
-test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins)', async () => {
-  for (let t = 0; t < 30; t++) {
-    const shape = [int(1, 3), int(2, 9), int(2, 9), int(1, 4)];
+test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum wins), NaN and −∞', async () => {
+  const check = async (shape: number[], filterSize: [number, number], strides: [number, number], pad: 'same' | 'valid', special: boolean) => {
     const size = tf.util.sizeFromShape(shape);
-    // Few distinct values so that windows tie often, as after ReLU → BatchNorm.
-    const x = Float32Array.from({ length: size }, () => int(-2, 1));
-    const filterSize: [number, number] = [int(1, 3), int(1, 3)];
-    const strides: [number, number] = [int(1, 3), int(1, 3)];
-    const pad = R() < 0.5 ? 'same' : 'valid';
-    const outShape = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], filterSize, strides, 1, pad)
-      .outShape;
+    // Few distinct values so that windows tie often, as after ReLU → BatchNorm; NaN and −∞ never
+    // win on cpu, and a window of only those gets no gradient.
+    const x = Float32Array.from({ length: size }, () => {
+      const u = R();
+      return special && u < 0.1 ? Number.NaN : special && u < 0.2 ? Number.NEGATIVE_INFINITY : int(-2, 1);
+    });
+    const outShape = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], filterSize, strides, 1, pad).outShape;
+    if (tf.util.sizeFromShape(outShape) === 0) return; // a VALID window larger than x: XNNPACK's forward pool faults
     const dyValues = values(tf.util.sizeFromShape(outShape));
     const run = (be: string) =>
       on(be, () => {
@@ -361,7 +361,18 @@ test('MaxPoolGrad on wasm matches cpu, including tied windows (first maximum win
       });
     const w = await run('wasm');
     const c = await run('cpu');
-    assert.ok(relErr(c, w) < 1e-6, `${shape} ${filterSize} ${strides} ${pad}: ${relErr(c, w)}`);
+    assert.ok(relErr(c, w) < 1e-6, `${shape} ${filterSize} ${strides} ${pad} special=${special}: ${relErr(c, w)}`);
+  };
+  for (let t = 0; t < 30; t++) {
+    const shape = [int(1, 3), int(2, 9), int(2, 9), int(1, 4)];
+    await check(shape, [int(1, 3), int(1, 3)], [int(1, 3), int(1, 3)], R() < 0.5 ? 'same' : 'valid', t % 3 === 0);
+  }
+  // Windows that tile the input (filter == stride, the convnet's 2×2/2): even and odd sizes, where
+  // VALID leaves a row/column in no window and SAME clips the last (or first) windows.
+  for (let t = 0; t < 24; t++) {
+    const shape = [int(1, 3), int(2, 11), int(2, 11), int(1, 5)];
+    const f: [number, number] = t < 12 ? [2, 2] : [int(1, 3), int(1, 3)];
+    await check(shape, f, f, t % 2 ? 'same' : 'valid', t % 3 === 0);
   }
 });
 
