@@ -46,7 +46,6 @@ export function backpropFilterGemm(
   release(b, xr);
   if (xp !== c.x) release(b, xp);
   if (c.owned) release(b, c.x);
-  const dyp = wp > ow ? pad(b, dy, [[0, 0], [0, 0], [0, wp - ow], [0, 0]]) : dy;
 
   const rows = oh * wp; // GEMM columns per image
   const img = hp * wp;
@@ -81,8 +80,14 @@ export function backpropFilterGemm(
         }
       }
     }
-    const dyo = at(dyp) + n0 * rows * cout;
-    heap.copyWithin(at(dyc), dyo, dyo + k * cout);
+    // dy rows with zeros in the padding columns, copied here rather than padded in a separate pass.
+    const dyRow = ow * cout;
+    const dyo = at(dy) + n0 * oh * dyRow;
+    const dco = at(dyc);
+    for (let i = 0; i < cn * oh; i++) {
+      heap.copyWithin(dco + i * wp * cout, dyo + i * dyRow, dyo + (i + 1) * dyRow);
+      if (wp > ow) heap.fill(0, dco + i * wp * cout + dyRow, dco + (i + 1) * wp * cout);
+    }
     const g = run(b, 'BatchMatMul', { a: col, b: dyc }, { transposeA: false, transposeB: false });
     release(b, col, dyc);
     const gv = b.typedArrayFromHeap(g) as Float32Array;
@@ -92,6 +97,5 @@ export function backpropFilterGemm(
     release(b, g);
   }
   release(b, xT);
-  if (dyp !== dy) release(b, dyp);
   return out;
 }
