@@ -43,7 +43,9 @@ export function conv2dBackpropFilterVia(
   if (filterShape[3] < 8 && filterShape[2] >= 8 && strides[0] * strides[1] * dilations[0] * dilations[1] === 1) {
     return viaDyAsInput(b, x, dy, filterShape, { top, left, bottom: pads.bottom, right: pads.right });
   }
-  if (gemmWins(filterShape, strides, dilations, ow)) return backpropFilterGemm(b, x, dy, filterShape, pads, dilations);
+  if (oh * ow * x.shape[0]! > 0 && gemmWins(filterShape, strides, dilations, ow)) {
+    return backpropFilterGemm(b, x, dy, filterShape, pads, dilations);
+  }
   const xT = transpose(b, x, [3, 1, 2, 0]);
   const dyT = transpose(b, dy, [1, 2, 0, 3]);
   const c = cropForPads(b, xT, pads);
