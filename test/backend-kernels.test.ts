@@ -147,7 +147,7 @@ test('Conv2DBackpropFilter on wasm matches cpu (random shapes, strides, pads, di
   }
   // Stride 1 on 16+ columns (the chunked-GEMM route): odd sizes, VALID/SAME/explicit pads, dilation,
   // 1×1 to 3×3 and non-square filters, batch 1, and batches that split into a short last chunk
-  // (5 images of 34×34: 4 per chunk) where the last image's padding columns run past x.
+  // (5 images of ~34×34, 2 per chunk) where the last image's padding columns run past x.
   for (const [x, f, d, pad] of [
     [[2, 16, 16, 3], [3, 3, 3, 9], [1, 1], 'same'],
     [[1, 17, 19, 4], [3, 3, 4, 8], [1, 1], 'valid'],

@@ -13,8 +13,12 @@
 // fully-connected GEMM, which has no K blocking, streams a packed dy chunk of ~1 MB instead of 9 MB.
 import { type Info, type Pads, type WasmBackend, cropForPads, pad, release, reshape, run, transpose } from './wasm-ops.js';
 
-/** GEMM depth per chunk (output positions): 1024 was 10–20% slower than 2048–4096, all N·OH·OW (9 MB) ~15%. */
-const CHUNK_K = 4096;
+/**
+ * GEMM depth per chunk (output positions). 3×3 32→32 on 64×32×32, ms CPU: quiet, 2048 ≈ 4096 (63 / 61)
+ * and one chunk of all 64 images 71; at load 4–6, 2048 61–64 vs 4096 66–81 (its 5 MB im2col chunk
+ * competes for the shared L3 with other processes).
+ */
+const CHUNK_K = 2048;
 
 /**
  * Where the GEMM beat the swapped conv (A/B, 64 images): stride 1, at most 3×3 taps (5×5 on 32×32:
