@@ -8,10 +8,12 @@ import { writeFileAtomic } from '../track/fs-util.js';
 import { safeKey } from '../track/keys.js';
 import { formatLine } from '../track/metric-line.js';
 import { readRun } from '../track/reader.js';
-import { localStoreRoot } from '../track/tracker.js';
+import { localStoreRoot, remoteClient } from '../track/tracker.js';
 import { closeDeadRun, recoverDeadRuns } from '../track/recovery.js';
+import type { MlflowClient } from '../track/rest-client.js';
+import { syncRun } from '../track/sync.js';
 import { TAG, currentUser, systemTags } from '../track/tags.js';
-import { RUN_STATUS, type RunRecord } from '../track/types.js';
+import { type Log, RUN_STATUS, type RunRecord } from '../track/types.js';
 import type { EndStatus } from './pool.js';
 
 /** Tags the sweep adds beside the tracking layer's `ablate.sweep_id` and `ablate.axis.*`. */
@@ -40,17 +42,44 @@ export function storeRoot(uri: string | undefined, env: NodeJS.ProcessEnv = proc
   return localStoreRoot(uri, process.cwd(), env);
 }
 
+/**
+ * The server whose local mirror `storeRoot(uri)` is, or undefined. Short retries, as a run's start
+ * and end use, and none of them printed: a server that is down costs the sweep one line, which
+ * would otherwise break into its progress board.
+ */
+export function sweepRemote(uri: string | undefined, env: NodeJS.ProcessEnv = process.env): MlflowClient | undefined {
+  return remoteClient(uri, env, { retry: { attempts: 3 } });
+}
+
 export class SweepRecords {
   readonly store: FileStore;
   readonly experimentId: string;
+  private uploadFailed = false;
 
   constructor(
     readonly root: string,
     experimentName: string,
+    private readonly remote?: MlflowClient,
   ) {
     this.store = new FileStore(root);
     this.store.init();
     this.experimentId = this.store.ensureExperiment(experimentName).experiment_id;
+  }
+
+  /**
+   * Uploads the parent run to the server, best effort. Before the trials start, so that their live
+   * uploads find its server id (in its sync state) for `mlflow.parentRunId`; and after it ends.
+   * The local mirror stays complete either way, and the failure is said once per sweep.
+   */
+  async uploadParent(run: RunFolder, log: Log): Promise<void> {
+    if (!this.remote) return;
+    try {
+      await syncRun(run.dir, this.remote, { artifacts: true, log });
+    } catch (e) {
+      if (this.uploadFailed) return;
+      this.uploadFailed = true;
+      log(`mlflow: ${e instanceof Error ? e.message : String(e)}; sweep parent run ${run.meta.run_id} is recorded in ${run.dir}, \`ablate sync\` uploads the rest`);
+    }
   }
 
   /** Runs of the experiment with this sweep id (parent excluded), after closing dead ones. */

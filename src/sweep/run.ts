@@ -15,7 +15,7 @@ import type { BuiltSweep, BuiltTrial } from './build.js';
 import { valueLabel } from './expand.js';
 import { type EndStatus, ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
 import { ProgressBoard, type TrialView } from './progress.js';
-import { SWEEP_TAG, SweepError, SweepRecords, storeRoot } from './records.js';
+import { SWEEP_TAG, SweepError, SweepRecords, storeRoot, sweepRemote } from './records.js';
 import { decide, type PriorRun, type TrialAction } from './resume.js';
 
 export type StageUse = 'computed' | 'reused' | 'waited';
@@ -143,9 +143,10 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
   const started = Date.now();
   const first = sweep.trials[0]!.spec;
   const root = storeRoot(first.track.uri);
-  const records = new SweepRecords(root, first.track.experiment ?? first.name);
+  const records = new SweepRecords(root, first.track.experiment ?? first.name, sweepRemote(first.track.uri));
   const sweepDir = join(root, '.sweeps', sweep.id);
   const out = opts.out ?? process.stderr;
+  const log = (m: string) => out.write(`ablate: ${m}\n`);
 
   // One process per sweep id: a second `ablate sweep` of the same sweep would run trials twice.
   const refuse = new AbortController();
@@ -188,6 +189,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     const parentRunId = parent.meta.run_id;
     records.writeArtifact(parent, 'sweep.json', `${JSON.stringify(sweepManifest(sweep), null, 1)}\n`);
     records.writeArtifact(parent, 'base.spec.yaml', stringify(sweep.base.spec));
+    await records.uploadParent(parent, log);
 
     const results: TrialResult[] = sweep.trials.map((t) => {
       const d = decide(t.hash, prior);
@@ -311,6 +313,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     const count = (s: EndStatus) => results.filter((r) => r.status === s).length;
     records.endParent(parent, status, { trials_finished: count('FINISHED'), trials_failed: count('FAILED'), trials_killed: count('KILLED'), wall_seconds: seconds });
     records.writeArtifact(parent, 'results.json', `${JSON.stringify(results, null, 1)}\n`);
+    await records.uploadParent(parent, log);
     return { id: sweep.id, parentRunId, experimentId: records.experimentId, storeRoot: root, status, seconds, jobs, trials: results };
   } finally {
     release();

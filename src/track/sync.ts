@@ -21,6 +21,7 @@ export interface SyncState {
   runId?: string;
   artifactUri?: string;
   params: string[];
+  /** Tag key → value as sent (a parent run's server id, not the local one). */
   tags: Record<string, string>;
   /** Metric key → bytes of its file already sent. */
   metrics: Record<string, number>;
@@ -101,13 +102,9 @@ export async function syncRun(dir: string, client: MlflowClient, opts: SyncOptio
     else params.push({ key, value });
   }
   const tags: KeyValue[] = [];
-  const localTag = new Map<string, string>();
   for (const [key, path] of files(join(dir, 'tags'))) {
-    const value = readFileSync(path, 'utf8');
-    if (state.tags[key] === value) continue;
-    localTag.set(key, value);
-    const remote = key === TAG.parentRunId ? (opts.resolveRunId?.(value) ?? value) : value;
-    tags.push({ key, value: remote.slice(0, LIMITS.tagValue) });
+    const value = remoteTag(key, readFileSync(path, 'utf8'), opts.resolveRunId);
+    if (state.tags[key] !== value) tags.push({ key, value });
   }
   const metrics: PendingMetric[] = [];
   for (const [key, path] of files(join(dir, 'metrics'))) {
@@ -131,7 +128,8 @@ export async function syncRun(dir: string, client: MlflowClient, opts: SyncOptio
 
   const apply = (b: Batch<PendingMetric>) => {
     for (const p of b.params) state.params.push(p.key);
-    for (const t of b.tags) state.tags[t.key] = localTag.get(t.key) ?? t.value;
+    // What the server has, so a parent id resolved only later (parent uploaded after the trial) is resent.
+    for (const t of b.tags) state.tags[t.key] = t.value;
     for (const m of b.metrics) state.metrics[m.key] = Math.max(state.metrics[m.key] ?? 0, m.end);
     sent.params += b.params.length;
     sent.tags += b.tags.length;
@@ -165,7 +163,8 @@ export async function syncRun(dir: string, client: MlflowClient, opts: SyncOptio
   }
 
   const status = statusName(run.meta.status);
-  if (run.meta.status !== RUN_STATUS.RUNNING && state.status !== status) {
+  // RUNNING is sent only to a run ended before: a resumed sweep reopens its parent run.
+  if (state.status !== status && (run.meta.status !== RUN_STATUS.RUNNING || state.status !== undefined)) {
     await client.updateRun(remoteRunId, status, run.meta.end_time);
     state.status = status;
     save();
@@ -186,6 +185,24 @@ async function sendOneByOne(client: MlflowClient, runId: string, b: Batch<Pendin
   for (const p of b.params) await one(`param:${p.key}`, { params: [p] });
   for (const t of b.tags) await one(`tag:${t.key}`, { tags: [t] });
   for (const m of b.metrics) await one(`metric:${m.key}@${m.step}`, { metrics: [strip(m)] });
+}
+
+/** A tag's value as sent to the server: a parent run named by its server id once that is known. */
+function remoteTag(key: string, value: string, resolveRunId: SyncOptions['resolveRunId']): string {
+  const remote = key === TAG.parentRunId ? (resolveRunId?.(value) ?? value) : value;
+  return remote.slice(0, LIMITS.tagValue);
+}
+
+/**
+ * Local run id → its server id, read from the sync state of its folder in the local store; for a
+ * trial's `mlflow.parentRunId`, whose parent (the sweep's run) is uploaded separately.
+ */
+export function remoteRunIdResolver(root: string, uri: string): (localRunId: string) => string | undefined {
+  const store = new FileStore(root);
+  return (localId) => {
+    const dir = store.findRun(localId);
+    return dir ? loadSyncState(dir, uri).runId : undefined;
+  };
 }
 
 function reject(state: SyncState, what: string, why: string, log: Log): void {
@@ -234,10 +251,7 @@ export async function syncStore(root: string, client: MlflowClient, opts: StoreS
   // Parents (sweeps) first, so a trial's mlflow.parentRunId can name the parent's server id.
   const hasParent = (r: RunFolder) => existsSync(join(r.dir, 'tags', TAG.parentRunId));
   dirs.sort((a, b) => Number(hasParent(a)) - Number(hasParent(b)) || a.meta.start_time - b.meta.start_time);
-  const resolveRunId = (localId: string) => {
-    const dir = store.findRun(localId);
-    return dir ? loadSyncState(dir, client.displayUri).runId : undefined;
-  };
+  const resolveRunId = remoteRunIdResolver(root, client.displayUri);
   for (const run of dirs) {
     const localRunId = run.meta.run_id;
     const proc = run.processInfo();
@@ -248,7 +262,7 @@ export async function syncStore(root: string, client: MlflowClient, opts: StoreS
       continue;
     }
     const state = loadSyncState(run.dir, client.displayUri);
-    if (state.status && state.status === statusName(run.meta.status) && !hasUnsent(run.dir, state)) {
+    if (state.status && state.status === statusName(run.meta.status) && !hasUnsent(run.dir, state, resolveRunId)) {
       const s = { localRunId, skipped: 'already uploaded' };
       summary.skipped.push(s);
       opts.onRun?.(s);
@@ -270,10 +284,10 @@ export async function syncStore(root: string, client: MlflowClient, opts: StoreS
 }
 
 /** Cheap check for files changed after the last upload (e.g. a recovered run's new tag). */
-function hasUnsent(dir: string, state: SyncState): boolean {
+function hasUnsent(dir: string, state: SyncState, resolveRunId: SyncOptions['resolveRunId']): boolean {
   for (const [key, path] of files(join(dir, 'metrics'))) if (statSync(path).size > (state.metrics[key] ?? 0)) return true;
   for (const [key] of files(join(dir, 'params'))) if (!state.params.includes(key) && !state.rejected.includes(`param:${key}`)) return true;
-  for (const [key, path] of files(join(dir, 'tags'))) if (state.tags[key] !== readFileSync(path, 'utf8')) return true;
+  for (const [key, path] of files(join(dir, 'tags'))) if (state.tags[key] !== remoteTag(key, readFileSync(path, 'utf8'), resolveRunId)) return true;
   if (!state.rejected.includes('artifacts')) {
     for (const [rel, path] of files(join(dir, 'artifacts'))) {
       const st = statSync(path);

@@ -13,7 +13,7 @@ import { LIMITS, safeKey } from './keys.js';
 import { formatLine } from './metric-line.js';
 import { type RecoveredRun, recoverDeadRuns } from './recovery.js';
 import { isRestUri, MlflowClient, RemoteUnavailableError } from './rest-client.js';
-import { loadSyncState, saveSyncState, syncRun } from './sync.js';
+import { loadSyncState, remoteRunIdResolver, saveSyncState, syncRun } from './sync.js';
 import { systemTags, TAG } from './tags.js';
 import { type EndStatus, type Log, RUN_STATUS, type RetryOptions, type RunStatusName, statusName } from './types.js';
 
@@ -98,14 +98,22 @@ export function localStoreRoot(specUri: string | undefined, cwd: string = proces
   return resolve(cwd, uri);
 }
 
+/**
+ * The server a tracking URI names (credentials from the URI or env), or undefined for a local
+ * store. Whoever writes to `localStoreRoot` outside a tracker (a sweep's parent run) uploads with it.
+ */
+export function remoteClient(specUri: string | undefined, env: NodeJS.ProcessEnv = process.env, opts: { retry?: Partial<RetryOptions>; log?: Log } = {}): MlflowClient | undefined {
+  const uri = resolveTrackingUri(specUri, env);
+  return isRestUri(uri) ? new MlflowClient({ uri, env, retry: opts.retry, log: opts.log }) : undefined;
+}
+
 export function openTracker(opts: TrackerOptions): Tracker {
   const env = opts.env ?? process.env;
   const log = opts.log ?? stderrLog;
   const uri = resolveTrackingUri(opts.uri, env);
   let localRoot: string;
-  let client: MlflowClient | undefined;
-  if (isRestUri(uri)) {
-    client = new MlflowClient({ uri, env, retry: opts.retry, log });
+  const client = remoteClient(opts.uri, env, { retry: opts.retry, log });
+  if (client) {
     localRoot = resolve(opts.cwd, opts.localRoot ?? 'runs');
   } else if (/^file:/i.test(uri)) {
     localRoot = fileURLToPath(uri);
@@ -154,7 +162,7 @@ async function startRun(store: FileStore, client: MlflowClient | undefined, o: S
     runId: remote && RUN_ID.test(remote.runId) ? remote.runId : randomUUID().replaceAll('-', ''),
   });
   if (client && remote) saveSyncState(folder.dir, client.displayUri, { ...loadSyncState(folder.dir, client.displayUri), ...remote });
-  const run = new LiveRun(folder, client, opts);
+  const run = new LiveRun(folder, client, opts, store.root);
   run.setTags({ ...sys, ...(o.tags ?? {}) });
   if (o.params) run.logParams(o.params);
   return run;
@@ -179,17 +187,21 @@ class LiveRun implements TrackedRun {
   private syncFailures = 0;
   private ended = false;
   private readonly log: Log;
+  private readonly resolveRunId: ((localRunId: string) => string | undefined) | undefined;
 
   constructor(
     private readonly folder: RunFolder,
     private readonly client: MlflowClient | undefined,
     private readonly opts: TrackerOptions & { log: Log },
+    storeRoot: string,
   ) {
     this.id = folder.meta.run_id;
     this.experimentId = folder.meta.experiment_id;
     this.runDir = folder.dir;
     this.localDir = folder.artifactsDir;
     this.log = opts.log;
+    // A sweep uploads its parent run before its trials start; a trial names it by its server id.
+    this.resolveRunId = client && remoteRunIdResolver(storeRoot, client.displayUri);
     this.flushTimer = setInterval(() => this.tick(), opts.flushIntervalMs ?? 2000);
     this.flushTimer.unref();
   }
@@ -294,7 +306,7 @@ class LiveRun implements TrackedRun {
     if (!first || !this.client) return;
     await this.syncing;
     try {
-      await syncRun(this.runDir, this.client.withRetry({ attempts: Math.min(3, this.opts.retry?.attempts ?? 3) }), { artifacts: true, log: this.log });
+      await syncRun(this.runDir, this.client.withRetry({ attempts: Math.min(3, this.opts.retry?.attempts ?? 3) }), { artifacts: true, log: this.log, resolveRunId: this.resolveRunId });
     } catch (e) {
       this.log(`mlflow: ${describe(e)}; run ${this.id} is complete in ${this.runDir}, \`ablate sync\` uploads the rest`);
     }
@@ -308,7 +320,7 @@ class LiveRun implements TrackedRun {
     }
     if (!this.client || this.syncing || Date.now() < this.nextSyncAt) return;
     const interval = this.opts.syncIntervalMs ?? 5000;
-    this.syncing = syncRun(this.runDir, this.client, { log: this.log })
+    this.syncing = syncRun(this.runDir, this.client, { log: this.log, resolveRunId: this.resolveRunId })
       .then(() => {
         if (this.syncFailures > 0) this.log(`mlflow: ${this.client!.displayUri} reachable again`);
         this.syncFailures = 0;
