@@ -166,6 +166,25 @@ describe('REST tracking', () => {
     assert.equal(remote.metrics.length, 50);
   });
 
+  it('a server found down during the run costs end() one request, and background uploads do not retry', async () => {
+    const s = await server();
+    s.down = true;
+    const messages: string[] = [];
+    // Retries that would be visible: 4 attempts per call if they were used.
+    const tracker = openTracker({ uri: s.url, cwd: tmp(), env: {}, retry: { attempts: 4, baseMs: 1, maxMs: 2 }, flushIntervalMs: 5, syncIntervalMs: 60_000, log: (m) => messages.push(m) });
+    const run = await tracker.startRun({ experiment: 'down' });
+    const afterStart = s.requests.length;
+    run.logMetric('loss', 1, 0);
+    const t0 = Date.now();
+    while (!messages.some((m) => m.includes('still recording locally')) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+    // The first background upload failed after exactly one request (its next try is a minute away).
+    const afterTick = s.requests.length;
+    assert.equal(afterTick - afterStart, 1, s.requests.slice(afterStart).map((r) => r.path).join('\n'));
+    await run.end('FINISHED');
+    assert.equal(s.requests.length - afterTick, 1);
+    assert.ok(messages.some((m) => m.includes('ablate sync')), messages.join('\n'));
+  });
+
   it('a server lost mid-run gets only the rest from `sync`, without duplicates', async () => {
     const s = await server();
     const cwd = tmp();

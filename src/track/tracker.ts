@@ -305,8 +305,11 @@ class LiveRun implements TrackedRun {
     this.endSync(status, error);
     if (!first || !this.client) return;
     await this.syncing;
+    // A server that failed during the run gets one more try, not a retry budget: each sweep trial
+    // would otherwise wait seconds on a server known to be down (`ablate sync` uploads later).
+    const attempts = this.syncFailures > 0 ? 1 : Math.min(3, this.opts.retry?.attempts ?? 3);
     try {
-      await syncRun(this.runDir, this.client.withRetry({ attempts: Math.min(3, this.opts.retry?.attempts ?? 3) }), { artifacts: true, log: this.log, resolveRunId: this.resolveRunId });
+      await syncRun(this.runDir, this.client.withRetry({ attempts }), { artifacts: true, log: this.log, resolveRunId: this.resolveRunId });
     } catch (e) {
       this.log(`mlflow: ${describe(e)}; run ${this.id} is complete in ${this.runDir}, \`ablate sync\` uploads the rest`);
     }
@@ -320,7 +323,9 @@ class LiveRun implements TrackedRun {
     }
     if (!this.client || this.syncing || Date.now() < this.nextSyncAt) return;
     const interval = this.opts.syncIntervalMs ?? 5000;
-    this.syncing = syncRun(this.runDir, this.client, { log: this.log, resolveRunId: this.resolveRunId })
+    // One attempt per tick: the ticks' own backoff (below) is the retry, and end() must not wait
+    // behind a retry budget spent in the background.
+    this.syncing = syncRun(this.runDir, this.client.withRetry({ attempts: 1 }), { log: this.log, resolveRunId: this.resolveRunId })
       .then(() => {
         if (this.syncFailures > 0) this.log(`mlflow: ${this.client!.displayUri} reachable again`);
         this.syncFailures = 0;
