@@ -2,7 +2,6 @@
 // in-process MLflow stand-in: the parent run is on the server before any trial, the trials nest
 // under its server id, a resumed sweep keeps it, and a server that is down costs one line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import type { SweepResult } from '../src/sweep/run.js';
 import { FileStore, MlflowClient, syncStore } from '../src/track/index.js';
 import { loadSyncState } from '../src/track/sync.js';
 import { TAG } from '../src/track/tags.js';
+import { type ChildRun, runChild } from './fixtures/sweep-child.js';
 import { type FakeMlflow, type FakeRun, startFakeMlflow } from './fixtures/track-mlflow-server.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -37,27 +37,14 @@ async function server(): Promise<FakeMlflow> {
 }
 
 /** `ablate sweep` in `cwd` (its local mirror is `cwd/runs`), the server from the environment. */
-function sweep(cwd: string, uri: string, overrides: string[]): Promise<{ code: number | null; err: string; result: SweepResult }> {
+async function sweep(cwd: string, uri: string, overrides: string[]): Promise<ChildRun & { result: SweepResult }> {
   const env: NodeJS.ProcessEnv = { ...process.env, MLFLOW_TRACKING_URI: uri, MLFLOW_TRACKING_TOKEN: TOKEN };
   delete env.MLFLOW_TRACKING_USERNAME;
   delete env.MLFLOW_TRACKING_PASSWORD;
-  const args = [bin, 'sweep', sweepFile, 'preprocess.crop=border', 'train.epochs=1', ...overrides, `cache.dir=${join(cwd, 'cache')}`, '--jobs', '2', '--json'];
   // Asynchronous: the fake server answers from this process's event loop.
-  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      const last = out.trim().split('\n').at(-1) ?? '';
-      resolve({ code, err, result: (last.startsWith('{') ? JSON.parse(last) : undefined) as SweepResult });
-    }),
-  );
+  const r = await runChild([bin, 'sweep', sweepFile, 'preprocess.crop=border', 'train.epochs=1', ...overrides, `cache.dir=${join(cwd, 'cache')}`, '--jobs', '2', '--json'], { cwd, env });
+  assert.ok(r.result, `no JSON result; stderr:\n${r.err}`);
+  return r as ChildRun & { result: SweepResult };
 }
 
 const sweepRuns = (s: FakeMlflow, id: string) => [...s.runs.values()].filter((r) => r.tags.get(TAG.sweepId) === id);

@@ -1,13 +1,14 @@
 // One small real sweep through `ablate sweep` (real `ablate run` children, real stage cache and
 // store): Ctrl-C mid-way, rerun, and check the trials, the shared preprocess and compare.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readSweepRuns, SWEEP_TAG } from '../src/sweep/records.js';
 import type { SweepResult } from '../src/sweep/run.js';
+import { runChild } from './fixtures/sweep-child.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'ablate.js');
@@ -29,25 +30,14 @@ test('real sweep: interrupted, resumed, every trial finished once, preprocess on
     '--json',
   ];
   // First run: stop it (as Ctrl-C would) once a trial is training.
-  const first = await new Promise<{ code: number | null; err: string; result?: SweepResult }>((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let sent = false;
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
+  let sent = false;
+  const first = await runChild(args, {
+    onStderr: (err, child) => {
       if (!sent && / done /.test(err)) {
         sent = true;
         child.kill('SIGINT');
       }
-    });
-    child.on('close', (code) => {
-      const last = out.trim().split('\n').at(-1);
-      resolve({ code, err, ...(last?.startsWith('{') ? { result: JSON.parse(last) as SweepResult } : {}) });
-    });
+    },
   });
   assert.equal(first.code, 130, first.err);
   const r1 = first.result!;

@@ -2,19 +2,19 @@
 // child runs, failures recorded and survived, Ctrl-C and kill -9 of the sweep, and resume giving
 // the same final set of runs as an uninterrupted sweep.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-
+import { stitch } from '../src/report/load.js';
+import type { BuiltTrial } from '../src/sweep/build.js';
 import { buildSweep } from '../src/sweep/build.js';
 import { readSweepRuns, SWEEP_TAG } from '../src/sweep/records.js';
-import { runSweep, type SweepResult } from '../src/sweep/run.js';
-import type { BuiltTrial } from '../src/sweep/build.js';
 import type { LaunchContext } from '../src/sweep/run.js';
+import { runSweep } from '../src/sweep/run.js';
 import { TAG } from '../src/track/tags.js';
-import { stitch } from '../src/report/load.js';
+import { type ChildRun, runChild } from './fixtures/sweep-child.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const fixtures = join(root, 'test', 'fixtures');
@@ -51,23 +51,8 @@ function finalSet(store: string, id: string): Record<string, string> {
   return out;
 }
 
-function driverRun(store: { args: string[] }, env: NodeJS.ProcessEnv, onStderr?: (text: string, child: ReturnType<typeof spawn>) => void) {
-  const child = spawn(process.execPath, [driver, sweepFile, ...store.args, 'seed=0,1'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-    onStderr?.(err, child);
-  });
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; result?: SweepResult; err: string }>((resolve) =>
-    child.on('close', (code, signal) => {
-      const last = out.trim().split('\n').at(-1);
-      resolve({ code, signal, err, ...(last?.startsWith('{') ? { result: JSON.parse(last) as SweepResult } : {}) });
-    }),
-  );
+function driverRun(store: { args: string[] }, env: NodeJS.ProcessEnv, onStderr?: (text: string, child: ChildProcess) => void): Promise<ChildRun> {
+  return runChild([driver, sweepFile, ...store.args, 'seed=0,1'], { env: { ...process.env, ...env }, ...(onStderr ? { onStderr } : {}) });
 }
 
 describe('sweep scheduler', () => {
