@@ -85,7 +85,7 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
     // What the sweep hears must be what the store says (a Ctrl-C can land between the two).
     result.status = await run.end('FINISHED');
   } catch (e) {
-    const err = e as Error;
+    const err = e instanceof Error ? damagedInputHint(e, done, plan) : new Error(String(e));
     const killed = err instanceof AbortedError || signal.aborted;
     result.status = killed ? 'KILLED' : 'FAILED';
     result.error = err;
@@ -95,6 +95,22 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
   }
   events.emit({ type: 'end', status: result.status, ...(result.error && result.status === 'FAILED' ? { error: result.error.message } : {}) });
   return result;
+}
+
+/**
+ * A stage that fails reading a file of a cached input stage (a truncated chunk after a disk
+ * problem, a file edited by hand) would fail the same way on every rerun: say which stage folder to
+ * remove so the next run recomputes it.
+ */
+function damagedInputHint(err: Error, done: Map<StageKind, string>, plan: PlanEntry[]): Error {
+  const cached = new Set(plan.map((s) => s.dir));
+  for (const [kind, dir] of done) {
+    if (cached.has(dir) && err.message.includes(`${dir}/`)) {
+      err.message += `\n  (the cached ${kind} stage looks damaged: remove ${dir} and rerun to recompute it)`;
+      break;
+    }
+  }
+  return err;
 }
 
 interface StageEnv {
