@@ -116,6 +116,21 @@ describe('local store', () => {
     assert.equal(listRuns(tracker.localRoot, exp.experimentId)[0]!.tags.owner, 'me');
   });
 
+  it('a run folder with a damaged meta.yaml is skipped and reported, the others still read', async () => {
+    const tracker = openTracker({ cwd: tmp(), env: {}, log: () => {} });
+    const good = await tracker.startRun({ experiment: 'damaged' });
+    await good.end('FINISHED');
+    const bad = await tracker.startRun({ experiment: 'damaged' });
+    await bad.end('FINISHED');
+    // localDir is the run's artifacts folder; meta.yaml sits beside it.
+    const badDir = join(bad.localDir, '..');
+    writeFileSync(join(badDir, 'meta.yaml'), 'run_id: [unclosed\n');
+    const skipped: string[] = [];
+    const runs = listRuns(tracker.localRoot, good.experimentId, { onUnreadable: (d) => skipped.push(d) });
+    assert.deepEqual(runs.map((r) => r.info.runId), [good.id]);
+    assert.deepEqual(skipped, [badDir]);
+  });
+
   it('one experiment per name, with an id derived from it, and Default as 0', () => {
     const root = join(tmp(), 'runs');
     const a = new FileStore(root).ensureExperiment('crop');

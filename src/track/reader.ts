@@ -11,6 +11,16 @@ import { statusName } from './types.js';
 export interface ReadOptions {
   /** Also return every point of every metric (learning curves); default true. */
   history?: boolean;
+  /** A run folder whose meta.yaml cannot be read; default: one warning on stderr per folder. */
+  onUnreadable?: (dir: string) => void;
+}
+
+// Skipped, as MLflow skips it, but said: a run silently missing from `compare` changes its n.
+const warned = new Set<string>();
+function warnUnreadable(dir: string): void {
+  if (warned.has(dir)) return;
+  warned.add(dir);
+  process.stderr.write(`ablate: skipping ${dir}: its meta.yaml cannot be read (a damaged or hand-edited run folder)\n`);
 }
 
 export function listExperiments(root: string): ExperimentInfo[] {
@@ -37,7 +47,11 @@ export function listRuns(root: string, experimentId: string, opts: ReadOptions =
   const store = new FileStore(root);
   return store
     .runDirs(experimentId)
-    .map((dir) => readRun(dir, opts))
+    .map((dir) => {
+      const r = readRun(dir, opts);
+      if (!r) (opts.onUnreadable ?? warnUnreadable)(dir);
+      return r;
+    })
     .filter((r): r is RunRecord => r !== undefined && r.info.lifecycleStage === 'active' && r.info.experimentId === experimentId)
     .sort((a, b) => b.info.startTime - a.info.startTime);
 }
