@@ -139,6 +139,29 @@ describe('sweep with an MLflow server', { concurrency: true }, () => {
     }
   });
 
+  it('a trial whose child never opened its run: the run the sweep records for it reaches the server too', async () => {
+    const s = await server();
+    const cwd = tmp();
+    // The stand-in trial (no uploads of its own) exits before opening a run for seed=1.
+    const driver = join(root, 'test', 'fixtures', 'sweep-driver.mjs');
+    const env = { ...process.env, MLFLOW_TRACKING_URI: s.url, MLFLOW_TRACKING_TOKEN: TOKEN, FAKE_STEPS: '2', FAKE_STEP_MS: '5', FAKE_INVALID: 'seed=1' };
+    const r = await runChild([driver, sweepFile, 'preprocess.crop=border', 'train.epochs=1', 'seed=0,1'], { cwd, env });
+    assert.ok(r.result, r.err);
+    assert.equal(r.code, 1, r.err);
+    const failed = r.result.trials.filter((t) => t.status === 'FAILED');
+    assert.deepEqual(
+      failed.map((t) => t.name),
+      ['seed=1'],
+    );
+    const onServer = serverTrials(s, r.result.id);
+    assert.equal(onServer.length, 1, 'the recorded run, and only it (the stand-in uploads nothing)');
+    const parentId = serverParent(s, r.result.id).info.run_id;
+    for (const t of onServer) {
+      assert.equal(t.info.status, 'FAILED');
+      assert.equal(t.tags.get(TAG.parentRunId), parentId);
+    }
+  });
+
   it('a parent uploaded only after its trials: `ablate sync` re-sends their parent tag with its server id', async () => {
     const s = await server();
     const cwd = tmp();

@@ -11,7 +11,7 @@ import { readRun } from '../track/reader.js';
 import { localStoreRoot, remoteClient } from '../track/tracker.js';
 import { closeDeadRun, recoverDeadRuns } from '../track/recovery.js';
 import type { MlflowClient } from '../track/rest-client.js';
-import { syncRun } from '../track/sync.js';
+import { remoteRunIdResolver, syncRun } from '../track/sync.js';
 import { TAG, currentUser, systemTags } from '../track/tags.js';
 import { type Log, RUN_STATUS, type RunRecord } from '../track/types.js';
 import type { EndStatus } from './pool.js';
@@ -67,18 +67,20 @@ export class SweepRecords {
   }
 
   /**
-   * Uploads the parent run to the server, best effort. Before the trials start, so that their live
-   * uploads find its server id (in its sync state) for `mlflow.parentRunId`; and after it ends.
-   * The local mirror stays complete either way, and the failure is said once per sweep.
+   * Uploads a run the sweep itself writes, best effort: the parent, before the trials start (so
+   * that their live uploads find its server id for `mlflow.parentRunId`) and after it ends; and a
+   * trial's run the sweep had to record or close because its child could not (died, never
+   * started), which nobody else would upload. The local mirror stays complete either way, and a
+   * failure is said once per sweep.
    */
-  async uploadParent(run: RunFolder, log: Log): Promise<void> {
+  async upload(run: RunFolder, log: Log, what = 'run'): Promise<void> {
     if (!this.remote) return;
     try {
-      await syncRun(run.dir, this.remote, { artifacts: true, log });
+      await syncRun(run.dir, this.remote, { artifacts: true, log, resolveRunId: remoteRunIdResolver(this.root, this.remote.displayUri) });
     } catch (e) {
       if (this.uploadFailed) return;
       this.uploadFailed = true;
-      log(`mlflow: ${e instanceof Error ? e.message : String(e)}; sweep parent run ${run.meta.run_id} is recorded in ${run.dir}, \`ablate sync\` uploads the rest`);
+      log(`mlflow: ${e instanceof Error ? e.message : String(e)}; ${what} ${run.meta.run_id} is recorded in ${run.dir}, \`ablate sync\` uploads the rest`);
     }
   }
 
@@ -127,6 +129,11 @@ export class SweepRecords {
       for (const [k, v] of Object.entries(params)) run.logParam(k, v);
     }
     return run;
+  }
+
+  runFolder(runId: string): RunFolder | undefined {
+    const dir = this.store.findRun(runId);
+    return dir ? RunFolder.open(dir) : undefined;
   }
 
   finalMetric(runId: string, metric: string): number | undefined {

@@ -189,7 +189,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     const parentRunId = parent.meta.run_id;
     records.writeArtifact(parent, 'sweep.json', `${JSON.stringify(sweepManifest(sweep), null, 1)}\n`);
     records.writeArtifact(parent, 'base.spec.yaml', stringify(sweep.base.spec));
-    await records.uploadParent(parent, log);
+    await records.upload(parent, log, 'sweep parent run');
 
     const results: TrialResult[] = sweep.trials.map((t) => {
       const d = decide(t.hash, prior);
@@ -232,7 +232,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
         board.update(v);
       },
       onEvent: (task, e) => onEvent(views[task.id]!, results[task.id]!, e, sweep.sweep.metric, () => board.update(views[task.id]!)),
-      onEnd: (task, outcome) => {
+      onEnd: async (task, outcome) => {
         const r = results[task.id]!;
         const v = views[task.id]!;
         const trial = sweep.trials[task.id]!;
@@ -249,6 +249,8 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
             tags: { ...trialTags(sweep, trial), [TAG.specHash]: trial.hash },
             startTime: startTimes.get(task.id) ?? Date.now(),
           });
+          const folder = records.runFolder(runId);
+          if (folder) await records.upload(folder, log);
         }
         Object.assign(r, settle(outcome), runId ? { runId } : {});
         // The main metric as the store has it at the end (events may not carry every metric).
@@ -313,7 +315,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     const count = (s: EndStatus) => results.filter((r) => r.status === s).length;
     records.endParent(parent, status, { trials_finished: count('FINISHED'), trials_failed: count('FAILED'), trials_killed: count('KILLED'), wall_seconds: seconds });
     records.writeArtifact(parent, 'results.json', `${JSON.stringify(results, null, 1)}\n`);
-    await records.uploadParent(parent, log);
+    await records.upload(parent, log, 'sweep parent run');
     return { id: sweep.id, parentRunId, experimentId: records.experimentId, storeRoot: root, status, seconds, jobs, trials: results };
   } finally {
     release();
