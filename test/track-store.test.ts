@@ -10,8 +10,9 @@ import YAML from 'yaml';
 import { type ExperimentSpec, experimentSchema, loadSpec, shortHash } from '../src/spec/index.js';
 import { FileStore } from '../src/track/file-store.js';
 import { LineAppender, PAGE } from '../src/track/fs-util.js';
-import { formatLine } from '../src/track/metric-line.js';
 import { ablateTags, flatten, flattenSpec, listExperiments, listRuns, openTracker, readMetricFile, safeKey } from '../src/track/index.js';
+import { formatLine } from '../src/track/metric-line.js';
+import { recoverDeadRuns } from '../src/track/recovery.js';
 import { checkStore } from './fixtures/track-checker.js';
 
 const dirs: string[] = [];
@@ -129,6 +130,24 @@ describe('local store', () => {
     const runs = listRuns(tracker.localRoot, good.experimentId, { onUnreadable: (d) => skipped.push(d) });
     assert.deepEqual(runs.map((r) => r.info.runId), [good.id]);
     assert.deepEqual(skipped, [badDir]);
+  });
+
+  it('recovery never closes a run that its writer ended just before dying (read, writer ends and exits, check)', async () => {
+    const tracker = openTracker({ cwd: tmp(), env: {}, log: () => {} });
+    const run = await tracker.startRun({ experiment: 'race' });
+    // The liveness check is where the other process finishes: it ends the run, then it is gone.
+    const recovered = recoverDeadRuns(tracker.localRoot, undefined, () => {
+      run.endSync('FINISHED');
+      return false;
+    });
+    assert.deepEqual(recovered, []);
+    assert.equal(listRuns(tracker.localRoot, run.experimentId)[0]!.info.status, 'FINISHED');
+    // A writer that died without ending its run is still closed.
+    const dead = await tracker.startRun({ experiment: 'race' });
+    assert.deepEqual(
+      recoverDeadRuns(tracker.localRoot, undefined, () => false).map((r) => r.runId),
+      [dead.id],
+    );
   });
 
   it('one experiment per name, with an id derived from it, and Default as 0', () => {

@@ -4,7 +4,7 @@
 import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FileStore, isAlive, RunFolder } from './file-store.js';
+import { FileStore, isAlive, type ProcessInfo, RunFolder } from './file-store.js';
 import { LIMITS } from './keys.js';
 import { files } from './reader.js';
 import { TAG } from './tags.js';
@@ -17,15 +17,20 @@ export interface RecoveredRun {
   pid: number;
 }
 
-export function recoverDeadRuns(root: string, host = hostname()): RecoveredRun[] {
+export function recoverDeadRuns(root: string, host = hostname(), alive: (p: ProcessInfo) => boolean = isAlive): RecoveredRun[] {
   const store = new FileStore(root);
   const out: RecoveredRun[] = [];
   for (const exp of store.experimentIds()) {
     for (const dir of store.runDirs(exp)) {
+      const seen = RunFolder.open(dir);
+      if (!seen || seen.meta.status !== RUN_STATUS.RUNNING) continue;
+      const proc = seen.processInfo();
+      if (!proc || proc.host !== host || alive(proc)) continue;
+      // Read again now that the writer is known dead: it may have ended its run and exited between
+      // the first read and the liveness check, and a dead process writes nothing more, so this
+      // status is final (a FINISHED run was once closed as FAILED here by another job's start).
       const run = RunFolder.open(dir);
       if (!run || run.meta.status !== RUN_STATUS.RUNNING) continue;
-      const proc = run.processInfo();
-      if (!proc || proc.host !== host || isAlive(proc)) continue;
       closeDeadRun(run, `process ${proc.pid} on ${proc.host} died without ending the run`);
       out.push({ runId: run.meta.run_id, experimentId: exp, dir, pid: proc.pid });
     }
