@@ -4,9 +4,8 @@
 // [Cin,H,W,N], the "filter" is dy as [OH,OW,N,Cout], stride and dilation swap roles, and the
 // output [Cin,FH,FW,Cout] is the gradient. That runs on XNNPACK at forward-conv speed, except when
 // dy (the "filter") is large: stride-1 layers on 16×16 and larger go to conv2d-backprop-filter-gemm.ts.
-import * as tf from '@tensorflow/tfjs';
 import { backpropFilterGemm, gemmWins } from './conv2d-backprop-filter-gemm.js';
-import { type Attrs, type Info, type Pads, type WasmBackend, backpropKernel, conv2d, cropForPads, pad, pair, release, run, transpose } from './wasm-ops.js';
+import { type Attrs, backpropKernel, conv2d, convGeometry, cropForPads, filterGradientPads, type Info, type Pads, pad, release, run, transpose, type WasmBackend } from './wasm-ops.js';
 
 export function conv2dBackpropFilterVia(
   b: WasmBackend,
@@ -15,33 +14,11 @@ export function conv2dBackpropFilterVia(
   filterShape: [number, number, number, number],
   attrs: Attrs,
 ): Info {
-  if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') {
-    throw new Error(`wasm Conv2DBackpropFilter supports NHWC only, got ${String(attrs.dataFormat)}`);
-  }
-  const strides = pair(attrs.strides as number | number[]);
-  const dilations = pair(attrs.dilations as number | number[] | undefined);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    dilations,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-  );
-  const [fh, fw] = filterShape;
-  const { outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  // Pads that make the swapped conv produce exactly FH×FW outputs; negative means rows of x
-  // that no output position reads (e.g. VALID with stride 2), which are cropped instead.
-  const pads = {
-    top,
-    left,
-    bottom: (fh - 1) * dilations[0] + (oh - 1) * strides[0] + 1 - h - top,
-    right: (fw - 1) * dilations[1] + (ow - 1) * strides[1] + 1 - w - left,
-  };
+  const { info, strides, dilations } = convGeometry('Conv2DBackpropFilter', x.shape, filterShape, attrs);
+  const { outHeight: oh, outWidth: ow } = info;
+  const pads = filterGradientPads(info, strides, dilations);
   if (filterShape[3] < 8 && filterShape[2] >= 8 && strides[0] * strides[1] * dilations[0] * dilations[1] === 1) {
-    return viaDyAsInput(b, x, dy, filterShape, { top, left, bottom: pads.bottom, right: pads.right });
+    return viaDyAsInput(b, x, dy, filterShape, pads);
   }
   if (oh * ow * x.shape[0]! > 0 && gemmWins(filterShape, strides, dilations, ow)) {
     return backpropFilterGemm(b, x, dy, filterShape, pads, dilations);

@@ -7,21 +7,21 @@
 // the sub-filter of those taps, and the phases interleave into dx. The earlier zero-insertion
 // (dy upsampled with zeros, then one stride-1 conv) spent s_h·s_w times the MACs on the zeros:
 // the DCGAN discriminator's 4×4/2 32→64 dx went from ~38 to ~9 ms CPU per call.
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import {
   type Attrs,
   backpropKernel,
+  conv2d,
+  convGeometry,
+  cropForPads,
   type Info,
   type Pads,
-  type WasmBackend,
-  conv2d,
-  cropForPads,
   pad,
-  pair,
   release,
   reshape,
   run,
   transpose,
+  type WasmBackend,
 } from './wasm-ops.js';
 
 /** Inserts stride-1 zeros after every row/column of dy: [N,OH,OW,C] -> [N,OH*sh,OW*sw,C]. */
@@ -126,20 +126,8 @@ export function conv2dBackpropInputVia(
   inputShape: [number, number, number, number],
   attrs: Attrs,
 ): Info {
-  if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') {
-    throw new Error(`wasm Conv2DBackpropInput supports NHWC only, got ${String(attrs.dataFormat)}`);
-  }
-  const strides = pair(attrs.strides as number | number[]);
-  const dilations = pair(attrs.dilations as number | number[] | undefined);
   const filterShape = filter.shape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filterShape,
-    strides,
-    dilations,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-  );
+  const { info, strides, dilations } = convGeometry('Conv2DBackpropInput', inputShape, filterShape, attrs);
   const [sh, sw] = strides;
   const [dh, dw] = dilations;
   if ((sh > 1 && dh > 1) || (sw > 1 && dw > 1)) return viaZeroInsertion(b, dy, filter, info, strides, dilations);

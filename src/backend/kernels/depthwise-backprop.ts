@@ -1,18 +1,18 @@
 // Depthwise-conv gradients for wasm (absent in tfjs-backend-wasm 4.22), built, like the dense
 // conv gradients, from the wasm forward DepthwiseConv2dNative (XNNPACK) plus layout shuffles.
-import * as tf from '@tensorflow/tfjs';
 import {
   type Attrs,
   backpropKernel,
-  type Info,
-  type WasmBackend,
+  convGeometry,
   cropForPads,
+  filterGradientPads,
+  type Info,
   pad,
-  pair,
   release,
   reshape,
   run,
   transpose,
+  type WasmBackend,
 } from './wasm-ops.js';
 
 type Pads = { top: number; bottom: number; left: number; right: number };
@@ -36,23 +36,6 @@ function depthwise(b: WasmBackend, x: Info, filter: Info, strides: number[], dil
   );
 }
 
-function convInfo(xShape: number[], filterShape: number[], attrs: Attrs) {
-  if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') {
-    throw new Error(`wasm depthwise conv gradients support NHWC only, got ${String(attrs.dataFormat)}`);
-  }
-  const strides = pair(attrs.strides as number | number[]);
-  const dilations = pair(attrs.dilations as number | number[] | undefined);
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    dilations,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-    true,
-  );
-  return { info, strides, dilations };
-}
 
 /**
  * dW[fh,fw,c,m] = sum_{n,oh,ow} x[n, oh*s+fh*d-pad, .., c] * dy[n,oh,ow,c*M+m]: a depthwise conv whose
@@ -66,16 +49,11 @@ export function depthwiseBackpropFilterVia(
   filterShape: [number, number, number, number],
   attrs: Attrs,
 ): Info {
-  const { info, strides, dilations } = convInfo(x.shape, filterShape, attrs);
+  const { info, strides, dilations } = convGeometry('DepthwiseConv2dNativeBackpropFilter', x.shape, filterShape, attrs, true);
   const [fh, fw, c, m] = filterShape;
   const n = x.shape[0]!;
   const { outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
-  const pads = {
-    top: info.padInfo.top,
-    left: info.padInfo.left,
-    bottom: (fh - 1) * dilations[0] + (oh - 1) * strides[0] + 1 - h - info.padInfo.top,
-    right: (fw - 1) * dilations[1] + (ow - 1) * strides[1] + 1 - w - info.padInfo.left,
-  };
+  const pads = filterGradientPads(info, strides, dilations);
   const xT = transpose(b, x, [1, 2, 3, 0]);
   const xR = reshape(b, xT, [1, h, w, c * n]);
   const dy5 = reshape(b, dy, [n, oh, ow, c, m]);
@@ -101,7 +79,7 @@ export function depthwiseBackpropInputVia(
   inputShape: [number, number, number, number],
   attrs: Attrs,
 ): Info {
-  const { info, strides, dilations } = convInfo(inputShape, filter.shape, attrs);
+  const { info, strides, dilations } = convGeometry('DepthwiseConv2dNativeBackpropInput', inputShape, filter.shape, attrs, true);
   const [fh, fw, c, m] = filter.shape as [number, number, number, number];
   const [n, oh, ow] = dy.shape as [number, number, number, number];
   const [sh, sw] = strides;

@@ -149,3 +149,41 @@ export function pair(v: number | [number, number] | number[] | undefined, dflt =
   if (typeof v === 'number') return [v, v];
   return [v[0]!, v[1] ?? v[0]!];
 }
+
+/**
+ * What every conv gradient kernel starts with: the NHWC check, stride/dilation pairs and tfjs's
+ * conv geometry (`depthwise` for depthwise filters [FH,FW,C,M]).
+ */
+export function convGeometry(kernel: string, xShape: readonly number[], filterShape: readonly number[], attrs: Attrs, depthwise = false) {
+  if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') {
+    throw new Error(`wasm ${kernel} supports NHWC only, got ${String(attrs.dataFormat)}`);
+  }
+  const strides = pair(attrs.strides as number | number[]);
+  const dilations = pair(attrs.dilations as number | number[] | undefined);
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    dilations,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+    depthwise,
+  );
+  return { info, strides, dilations };
+}
+
+/**
+ * Pads that make a filter gradient's swapped conv (batch and channels trade places, stride and
+ * dilation swap roles) produce exactly FH×FW outputs; negative means rows of x that no output
+ * position reads (e.g. VALID with stride 2), which are cropped instead.
+ */
+export function filterGradientPads(info: tf.backend_util.Conv2DInfo, strides: [number, number], dilations: [number, number]): Pads {
+  const { filterHeight: fh, filterWidth: fw, outHeight: oh, outWidth: ow, inHeight: h, inWidth: w } = info;
+  const { top, left } = info.padInfo;
+  return {
+    top,
+    left,
+    bottom: (fh - 1) * dilations[0] + (oh - 1) * strides[0] + 1 - h - top,
+    right: (fw - 1) * dilations[1] + (ow - 1) * strides[1] + 1 - w - left,
+  };
+}
