@@ -54,11 +54,7 @@ export function installLifecycle(run: TrackedRun, opts: LifecycleOptions = {}): 
   open.set(run, entry);
   if (!installed) {
     installed = true;
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    process.on('uncaughtException', onFatal);
-    process.on('unhandledRejection', onFatal);
-    process.on('exit', onExit);
+    for (const [event, handler] of handlers()) process.on(event, handler);
   }
   return {
     dispose: () => uninstall(run),
@@ -72,10 +68,14 @@ function uninstall(run: TrackedRun): void {
   open.delete(run);
   if (open.size === 0 && installed && !stopping) {
     installed = false;
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('uncaughtException', onFatal);
-    process.off('unhandledRejection', onFatal);
-    process.off('exit', onExit);
+    for (const [event, handler] of handlers()) process.off(event, handler);
   }
 }
+
+const handlers = (): [string, Parameters<typeof process.on>[1]][] => [
+  ['SIGINT', onSignal],
+  ['SIGTERM', onSignal],
+  ['uncaughtException', onFatal],
+  ['unhandledRejection', onFatal],
+  ['exit', onExit],
+];
