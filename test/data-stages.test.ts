@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { ingest } from '../src/data/ingest.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { createPool, type ImagePool } from '../src/data/pool/pool.js';
-import { type PreprocessManifest, preprocessAll } from '../src/data/preprocess.js';
+import { type PreprocessManifest, preprocessAll, taskStarts } from '../src/data/preprocess.js';
 import { openArray } from '../src/data/zarr.js';
 import { experimentSchema } from '../src/spec/schema.js';
 
@@ -104,6 +104,38 @@ test('flip copies, several sizes and super-resolution inputs', async () => {
   assert.deepEqual(index1, index, 'the mirror chunk follows its originals');
   // Flips are training augmentation only: validation holds each image once.
   assert.equal(m.splits.val.arrays.images![0], m.splits.val.sources);
+});
+
+test('task boundaries: contiguous, at most taskSize, smaller towards the end of a split', () => {
+  for (const [count, size, workers] of [[300, 16, 2], [120, 16, 2], [7, 16, 4], [1000, 32, 8], [5, 1, 2]] as const) {
+    const s = taskStarts(count, size, workers);
+    assert.equal(s[0], 0);
+    assert.equal(s.at(-1), count);
+    const sizes = s.slice(1).map((v, i) => v - s[i]!);
+    assert.ok(sizes.every((n) => n >= 1 && n <= size), `${count}/${size}: ${sizes.join(',')}`);
+    assert.ok(sizes.at(-1)! <= Math.min(size, 4), `the last task is small: ${sizes.join(',')}`);
+  }
+  assert.equal(taskStarts(300, 16, 2)[1], 16, 'full tasks while plenty is left');
+  assert.deepEqual(taskStarts(0, 16, 2), [0]);
+});
+
+test('the arrays do not depend on how images are split into tasks (slabs reused across tasks)', async () => {
+  const s = spec({ seed: 5, dataset: { source: 'shapes', count: 48 }, preprocess: { size: [24, 12], crop: 'border', fill: '#204080', flip: true, downscale: 2, chunk: 8 }, task: 'super-resolution' });
+  const ingestDir = join(tmp, 'tasks', 'ingest');
+  await ingest({ dataset: s.dataset, seed: s.seed, out: ingestDir, pool, log });
+  const run = (taskSize: number, out: string) =>
+    preprocessAll({ ingestDir, out, preprocess: s.preprocess, maxPixels: s.dataset.maxPixels, maxBadFraction: 0, version: 1, pool, taskSize, log });
+  const whole = join(tmp, 'tasks', 'whole');
+  const small = join(tmp, 'tasks', 'small');
+  const m = await run(1000, whole);
+  await run(3, small);
+  for (const name of ['images', 'images_12', 'inputs_lr', 'labels', 'index']) {
+    const a = await openArray(join(whole, 'train', name));
+    const b = await openArray(join(small, 'train', name));
+    assert.deepEqual(b.shape, a.shape, name);
+    for (let k = 0; k < Math.ceil(a.shape[0]! / a.chunkRows); k++) assert.deepEqual(await b.readChunk(k), await a.readChunk(k), `${name} chunk ${k}`);
+  }
+  assert.ok(m.splits.train.count > 3 * 2 * 2, 'enough images for several tasks per worker');
 });
 
 /** A minimal 2×2 24-bit BMP (a real image format sharp's libvips build does not read). */

@@ -50,6 +50,7 @@ export async function processImage(src: ImageSource, job: ImageJob, outs: Uint8A
   let width: number;
   let height: number;
   let orientation = 1;
+  let alpha = true;
   let img: Sharp;
   if (src.raw) {
     ({ width, height } = src.raw);
@@ -77,12 +78,13 @@ export async function processImage(src: ImageSource, job: ImageJob, outs: Uint8A
       if (!p.width || !p.height) throw new BadImageError(`unreadable header (${p.format})`);
     }
     ({ width, height, orientation } = p as Required<typeof p>);
+    // JPEG has no alpha: skipping flatten() saves parsing the fill colour on every image.
+    alpha = p.format !== 'jpeg';
     if (width * height > job.maxPixels) throw new BadImageError(`too many pixels: ${width}×${height} = ${width * height} > maxPixels ${job.maxPixels}`);
     img = sharp(data, { ...SHARP_OPTS, limitInputPixels: job.maxPixels });
     if (orientation !== 1) img = img.autoOrient();
   }
-  const background = { r: job.fill[0], g: job.fill[1], b: job.fill[2] };
-  img = img.flatten({ background });
+  if (alpha) img = img.flatten({ background: { r: job.fill[0], g: job.fill[1], b: job.fill[2] } });
   if (job.channels === 1) img = img.greyscale();
 
   const C = job.channels;

@@ -1,4 +1,4 @@
-// Piscina worker: decodes and resizes one task (a run of images) into a preallocated buffer, or
+// Piscina worker: decodes and resizes one task (a run of images) into the task's shared slab, or
 // renders shapes images. sharp does its work on the libuv pool, so a worker keeps `inflight`
 // images going at once; with sharp's own concurrency at 1 each image uses one thread.
 import { readFileSync } from 'node:fs';
@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { BadImageError, type ImageJob, classify, downscaleSlot, fillSlots, flipSlot, greyOfFill, processImage } from '../image.js';
 import { renderShape, shapeParams } from '../shapes.js';
+import { slabLayout, slabViews } from './slab.js';
 
 sharp.concurrency(1);
 // The operation cache only helps when the same image is processed twice; here it costs memory
@@ -21,15 +22,13 @@ export interface PreprocessTask {
   job: ImageJob;
   flip: boolean;
   inflight: number;
+  /** Where the outputs go (see slab.ts); at least slabLayout(job, items.length, flip).bytes. */
+  slab: SharedArrayBuffer;
 }
 
 export interface PreprocessResult {
-  /** null: ok; else why the image was skipped. */
+  /** null: ok; else why the image was skipped. The pixels are in the task's slab. */
   status: (string | null)[];
-  /** One buffer per size (n slots each), then the super-resolution inputs when asked. */
-  outs: Uint8Array[];
-  /** Mirrored copies of `outs` (flip). */
-  flips: Uint8Array[] | null;
   /** Sum of per-image wall time in this worker, ms. */
   busyMs: number;
 }
@@ -47,30 +46,18 @@ export interface ShapesResult {
   files: { index: number; file: string; label: number; bytes: number }[];
 }
 
-// One preallocated buffer per output geometry, reused task after task (results are copied when
-// posted back, so the worker keeps its buffers).
-const buffers = new Map<string, Uint8Array>();
-function buffer(key: string, bytes: number): Uint8Array {
-  let b = buffers.get(key);
-  if (!b || b.length !== bytes) {
-    b = new Uint8Array(bytes);
-    buffers.set(key, b);
-  }
-  return b;
-}
-
 async function preprocess(t: PreprocessTask): Promise<PreprocessResult> {
   const { job } = t;
   const n = t.items.length;
   const C = job.channels;
   const fill = C === 1 ? [await greyOfFill(job.fill)] : job.fill;
-  const outs = job.sizes.map((s, k) => {
-    const b = buffer(`out${k}`, n * s * s * C);
-    if (job.crop === 'border') fillSlots(b, fill, C);
-    return b;
-  });
+  const layout = slabLayout(job, n, t.flip);
+  const views = slabViews(t.slab, layout, n, t.flip);
+  const outs = views.outs.slice(0, job.sizes.length);
+  // The slab held an earlier task's images: border bars must be painted again.
+  if (job.crop === 'border') for (const b of outs) fillSlots(b, fill, C);
   const S0 = job.sizes[0]!;
-  const lr = job.downscale ? buffer('lr', n * (S0 / job.downscale) ** 2 * C) : null;
+  const lr = job.downscale ? views.outs[job.sizes.length]! : null;
   const status: (string | null)[] = new Array(n).fill(null);
   let next = 0;
   let busyMs = 0;
@@ -116,17 +103,10 @@ async function preprocess(t: PreprocessTask): Promise<PreprocessResult> {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(t.inflight, n)) }, lane));
-  const all = lr ? [...outs, lr] : outs;
-  let flips: Uint8Array[] | null = null;
-  if (t.flip) {
-    const sides = lr ? [...job.sizes, S0 / job.downscale!] : job.sizes;
-    flips = all.map((b, k) => {
-      const f = buffer(`flip${k}`, b.length);
-      for (let i = 0; i < n; i++) if (status[i] === null) flipSlot(b, f, sides[k]!, C, i);
-      return f;
-    });
+  if (views.flips) {
+    for (const [k, f] of views.flips.entries()) for (let i = 0; i < n; i++) if (status[i] === null) flipSlot(views.outs[k]!, f, layout.sides[k]!, C, i);
   }
-  return { status, outs: all, flips, busyMs };
+  return { status, busyMs };
 }
 
 async function shapes(t: ShapesTask): Promise<ShapesResult> {
