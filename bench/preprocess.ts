@@ -1,17 +1,28 @@
 // npm run bench:preprocess — sharp decode-only vs the preprocess stage (1 worker, all cores) for
 // each crop, on ~300 ImageNet-like JPEGs, measured side by side in rounds; medians reported.
 // The last line is one JSON object (see docs/benchmarks.md).
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Crop } from '../src/data/geometry.js';
 import type { IngestManifest } from '../src/data/ingest.js';
 import { createPool, type ImagePool } from '../src/data/pool/pool.js';
 import { preprocessAll } from '../src/data/preprocess.js';
+import { DEFAULT_INFLIGHT, uvPoolSize } from '../src/data/pool/threads.js';
 import { rng } from '../src/util/rng.js';
 import { experimentSchema } from '../src/spec/schema.js';
+
+// Measure with the libuv pool `ablate` runs with (bin/uv-pool.cjs); it can only be sized when a
+// process starts, so this script starts itself again with it.
+if (!process.env.UV_THREADPOOL_SIZE) {
+  const size = (createRequire(import.meta.url)('../../bin/uv-pool.cjs') as { uvPoolSize(): string }).uvPoolSize();
+  const r = spawnSync(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: size } });
+  process.exit(r.status ?? 1);
+}
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CROPS: Crop[] = ['border', 'center', 'squish'];
@@ -126,7 +137,7 @@ async function main() {
   // warm-up: page cache, worker start, libvips init
   await decodeOnly(files.slice(0, 30), (f) => sharp(f).raw().toBuffer());
   await stage(ingestDir, 'center', one, 1);
-  await stage(ingestDir, 'center', many, 2);
+  await stage(ingestDir, 'center', many, DEFAULT_INFLIGHT);
 
   const decode: Sample[] = [];
   const s1: Record<Crop, Sample[]> = { border: [], center: [], squish: [] };
@@ -141,7 +152,7 @@ async function main() {
     for (const crop of CROPS) {
       decode.push(await decodeOnly(files, (f) => sharp(f).raw().toBuffer()));
       s1[crop].push(await stage(ingestDir, crop, one, 1));
-      sAll[crop].push(await stage(ingestDir, crop, many, 2));
+      sAll[crop].push(await stage(ingestDir, crop, many, DEFAULT_INFLIGHT));
       if (kernel !== 'lanczos3') sL3[crop].push(await stage(ingestDir, crop, one, 1, 'lanczos3'));
     }
     loads.push(loadavg()[0]!);
@@ -192,7 +203,7 @@ async function main() {
   const perCpu = (s: Sample[]) => median(s.map((x) => x.rate / Math.max(x.cores, 1e-6)));
   const f0 = (v: number) => v.toFixed(0).padStart(6);
 
-  console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${all} cores (availableParallelism ${all}), node ${process.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`);
+  console.log(`machine: ${cpus()[0]?.model ?? '?'} × ${all} cores (availableParallelism ${all}), node ${process.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, UV_THREADPOOL_SIZE ${uvPoolSize()}`);
   console.log(`corpus: 300 JPEGs q90 4:2:0 (255 × 500×375/375×500, 15 × 800×600, 30 × 1600×1200/1200×1600), ${(bytes / 1e6).toFixed(1)} MB, ${(bytes / pixels).toFixed(2)} bytes/pixel`);
   console.log(`load average (1 min): ${load0.toFixed(1)} at start, ${loads.map((l) => l.toFixed(1)).join(' / ')} after each round; ${ROUNDS} rounds, medians`);
   console.log('');
@@ -200,7 +211,7 @@ async function main() {
   console.log('|-------------------------------|--------------|--------------|--------------|');
   console.log(`| sharp decode-only, 1 thread   | ${f0(d1)} (${cores(decode)}) |              |              |`);
   console.log(`| stage, 1 worker, 1 in flight  | ${CROPS.map((c) => `${f0(r1[c])} (${cores(s1[c])})`).join(' | ')} |`);
-  console.log(`| stage, ${all} workers, 2 in flight | ${CROPS.map((c) => `${f0(rAll[c])} (${cores(sAll[c])})`).join(' | ')} |`);
+  console.log(`| stage, ${all} workers, ${DEFAULT_INFLIGHT} in flight | ${CROPS.map((c) => `${f0(rAll[c])} (${cores(sAll[c])})`).join(' | ')} |`);
   if (sL3.border.length) {
     const l3 = (c: Crop) => median(sL3[c].map((x) => x.rate));
     console.log(`| stage, 1 worker, kernel lanczos3 | ${CROPS.map((c) => `${f0(l3(c))} (${(l3(c) / d1).toFixed(2)}×)`).join(' | ')} |`);

@@ -4,6 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -21,7 +22,10 @@ if (files.length === 0) {
   console.error(`no test files under dist/test matching "${filter}"`);
   process.exit(1);
 }
+// The same libuv pool size as `ablate` itself starts with (bin/uv-pool.cjs).
+const { uvPoolSize } = createRequire(import.meta.url)('../bin/uv-pool.cjs');
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], {
   stdio: 'inherit',
+  env: { ...process.env, UV_THREADPOOL_SIZE: uvPoolSize() },
 });
 process.exit(r.status ?? 1);

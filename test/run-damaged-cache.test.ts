@@ -13,11 +13,17 @@ const spec = join(root, 'test', 'fixtures', 'sweep-basic', 'base.yaml');
 const dir = mkdtempSync(join(tmpdir(), 'ablate-damaged-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = () => spawnSync(process.execPath, [bin, 'run', spec, `track.uri=${join(dir, 'runs')}`, `cache.dir=${join(dir, 'cache')}`], { encoding: 'utf8' });
+// Without UV_THREADPOOL_SIZE (the test runner sets it): the size must come from bin/ablate.js.
+const { UV_THREADPOOL_SIZE: _, ...env } = process.env;
+const run = () => spawnSync(process.execPath, [bin, 'run', spec, `track.uri=${join(dir, 'runs')}`, `cache.dir=${join(dir, 'cache')}`], { encoding: 'utf8', env });
 
 test('a truncated chunk in a cached stage: a clear failure naming the folder to remove, then recovery', () => {
   const first = run();
   assert.equal(first.status, 0, first.stderr);
+  // `ablate` starts libuv with room for every image the pool keeps in flight (bin/uv-pool.cjs).
+  const m = /(\d+) workers × (\d+) in flight, UV_THREADPOOL_SIZE=(\d+)/.exec(first.stdout + first.stderr);
+  assert.ok(m, first.stdout + first.stderr);
+  assert.ok(Number(m[3]) >= Number(m[1]) * Number(m[2]), m[0]);
   const [key] = readdirSync(join(dir, 'cache', 'preprocess'));
   const stageDir = join(dir, 'cache', 'preprocess', key!);
   truncateSync(join(stageDir, 'train', 'images', 'c', '0', '0', '0', '0'), 100);

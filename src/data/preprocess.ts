@@ -16,6 +16,7 @@ import type { ImageJob } from './image.js';
 import { type BadFile, type IngestItem, type IngestManifest, readIngest } from './ingest.js';
 import type { ImagePool } from './pool/pool.js';
 import { slabLayout, slabViews } from './pool/slab.js';
+import { DEFAULT_INFLIGHT, uvPoolSize } from './pool/threads.js';
 import type { PreprocessResult, TaskItem } from './pool/worker.js';
 import { ArrayWriter, type ArrayMeta, openArray, writeGroup } from './zarr.js';
 
@@ -147,7 +148,7 @@ export async function preprocessSplit(
     }
   };
 
-  const inflight = o.inflight ?? 2;
+  const inflight = o.inflight ?? DEFAULT_INFLIGHT;
   const starts = taskStarts(sources.length, taskSize, o.pool.workers);
   const nTasks = starts.length - 1;
   const windowSize = o.pool.workers * 3;
@@ -254,6 +255,13 @@ export interface StageRunOptions extends RunOptions {
 /** Both splits, the manifest, the bad-file verdict. Throws when too many files are bad. */
 export async function preprocessAll(o: StageRunOptions): Promise<PreprocessManifest> {
   const t0 = performance.now();
+  const inflight = o.inflight ?? DEFAULT_INFLIGHT;
+  const uv = uvPoolSize();
+  if (o.pool.workers * inflight > uv) {
+    o.log?.warn(
+      `preprocess: ${o.pool.workers} workers × ${inflight} images in flight, but libuv runs ${uv} at once (UV_THREADPOOL_SIZE); the rest wait. \`ablate\` sets it at start; when calling ablate from your own script, start node with UV_THREADPOOL_SIZE=${o.pool.workers * inflight + 2}.`,
+    );
+  }
   const ing = await readIngest(o.ingestDir);
   await writeGroup(o.out, { classes: ing.classes, source: ing.source });
   const train = await preprocessSplit(ing, o.ingestDir, 'train', o.preprocess, o.maxPixels, o.out, o);
@@ -271,7 +279,7 @@ export async function preprocessAll(o: StageRunOptions): Promise<PreprocessManif
     splits: { train, val },
     skipped,
     badFraction: total ? skipped.length / total : 0,
-    timings: { seconds, imagesPerSecond: (train.sources + val.sources) / seconds, workers: o.pool.workers, inflight: o.inflight ?? 2 },
+    timings: { seconds, imagesPerSecond: (train.sources + val.sources) / seconds, workers: o.pool.workers, inflight },
     sharp: { sharp: sharp.versions.sharp ?? '', vips: sharp.versions.vips },
   };
   await writeFile(join(o.out, 'manifest.json'), JSON.stringify(manifest, null, 1));
@@ -288,7 +296,7 @@ export async function preprocessAll(o: StageRunOptions): Promise<PreprocessManif
     );
   }
   o.log?.info(
-    `preprocess: ${train.count} train + ${val.count} val images, ${manifest.preprocess.crop} ${manifest.preprocess.sizes.join('/')}px, ${seconds.toFixed(1)} s (${manifest.timings.imagesPerSecond.toFixed(0)} img/s, ${o.pool.workers} workers)`,
+    `preprocess: ${train.count} train + ${val.count} val images, ${manifest.preprocess.crop} ${manifest.preprocess.sizes.join('/')}px, ${seconds.toFixed(1)} s (${manifest.timings.imagesPerSecond.toFixed(0)} img/s, ${o.pool.workers} workers × ${inflight} in flight, UV_THREADPOOL_SIZE=${uv})`,
   );
   return manifest;
 }
