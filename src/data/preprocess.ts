@@ -216,8 +216,8 @@ export async function preprocessSplit(
 
 /**
  * Task boundaries (n + 1 offsets): full tasks while there is plenty left, then smaller ones, so
- * that at the end of a split no worker sits idle while another finishes a whole task (on a
- * 120-image split with 2 workers that wait was a sixth of the split's time).
+ * that at the end of a split no worker sits idle while another finishes a whole task (a split
+ * of 120 images is only 8 tasks of 16).
  */
 export function taskStarts(count: number, taskSize: number, workers: number): number[] {
   const starts = [0];
