@@ -2,6 +2,7 @@
 // was never stopped: weights alone are not enough, the optimizers' moments, the noise stream and the
 // real-image order must continue too. The checkpoint it resumes from is the one the stage wrote.
 import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +50,8 @@ interface Session {
   logs: string[];
 }
 
-async function runStage(spec: (typeof specs)['dcgan'], out: string, stopAfterSteps?: number): Promise<Session> {
+/** `snapshot`: after that many steps, copy the work folder to `to`: what a hard kill then would leave. */
+async function runStage(spec: (typeof specs)['dcgan'], out: string, stopAfterSteps?: number, snapshot?: { after: number; to: string }): Promise<Session> {
   const s: Session = { metrics: new Map(), logs: [] };
   const stop = new AbortController();
   let ticks = 0;
@@ -72,7 +74,11 @@ async function runStage(spec: (typeof specs)['dcgan'], out: string, stopAfterSte
     progress: {
       start() {},
       // What Ctrl-C does: the signal fires mid-run and the stage stops before its next step.
-      tick: () => void (++ticks === stopAfterSteps && stop.abort(new Error('interrupted'))),
+      tick: () => {
+        ++ticks;
+        if (ticks === snapshot?.after) cpSync(out, snapshot.to, { recursive: true });
+        if (ticks === stopAfterSteps) stop.abort(new Error('interrupted'));
+      },
       done() {},
     },
     run,
@@ -108,26 +114,32 @@ for (const [kind, spec] of Object.entries(specs)) {
     const cut = join(root, `${kind}-cut`);
     const w = await runStage(spec, whole);
 
-    // Stopped two steps after the checkpoint at step 3: those two steps are lost and redone.
-    await assert.rejects(runStage(spec, cut, CHECKPOINT_AT + 2), /interrupted/);
+    // Ctrl-C two steps after the periodic checkpoint at step 3: the stage keeps those two steps.
+    // A hard kill one step after it would leave the step-3 checkpoint (the snapshot), and a run
+    // resumed from there must end the same way.
+    const STOP = CHECKPOINT_AT + 2;
+    const killed = join(root, `${kind}-killed`);
+    await assert.rejects(runStage(spec, cut, STOP, { after: CHECKPOINT_AT + 1, to: killed }), /interrupted/);
     // A save that never finished leaves `checkpoint.partial`; even a complete-looking one (here the
     // finished run's, at step 8) must not be trusted over `checkpoint`.
     await cp(join(whole, 'checkpoint'), join(cut, 'checkpoint.partial'), { recursive: true });
 
-    const r = await runStage(spec, cut);
-    assert.ok(r.logs.includes(`resuming GAN training at generator step ${CHECKPOINT_AT} of ${STEPS}`), r.logs.join('\n'));
-    const bootstraps = (logs: string[]) => logs.some((l) => l.startsWith('discriminator bootstrap'));
-    assert.equal(bootstraps(w.logs), spec.gan.bootstrap > 0);
-    assert.ok(!bootstraps(r.logs), 'a resumed run does not bootstrap again');
-    // The steps before the checkpoint are replayed from it: the resumed run holds the whole curve.
-    assert.deepEqual([...r.metrics.get('g_loss')!.keys()], [0, 1, 2, 3, 4, 5, 6, 7]);
-    for (const key of ['d_loss', 'g_loss', 'critic_steps', ...(w.metrics.has('bootstrap_d_loss') ? ['bootstrap_d_loss'] : [])]) {
-      for (const [step, v] of r.metrics.get(key)!) {
-        const ref = w.metrics.get(key)!.get(step)!;
-        assert.ok(Math.abs(v - ref) < 1e-4 * Math.max(1, Math.abs(ref)), `${key} at step ${step}: ${v} vs ${ref}`);
+    for (const [out, from] of [[cut, STOP], [killed, CHECKPOINT_AT]] as const) {
+      const r = await runStage(spec, out);
+      assert.ok(r.logs.includes(`resuming GAN training at generator step ${from} of ${STEPS}`), r.logs.join('\n'));
+      const bootstraps = (logs: string[]) => logs.some((l) => l.startsWith('discriminator bootstrap'));
+      assert.equal(bootstraps(w.logs), spec.gan.bootstrap > 0);
+      assert.ok(!bootstraps(r.logs), 'a resumed run does not bootstrap again');
+      // The steps before the checkpoint are replayed from it: the resumed run holds the whole curve.
+      assert.deepEqual([...r.metrics.get('g_loss')!.keys()], [0, 1, 2, 3, 4, 5, 6, 7]);
+      for (const key of ['d_loss', 'g_loss', 'critic_steps', ...(w.metrics.has('bootstrap_d_loss') ? ['bootstrap_d_loss'] : [])]) {
+        for (const [step, v] of r.metrics.get(key)!) {
+          const ref = w.metrics.get(key)!.get(step)!;
+          assert.ok(Math.abs(v - ref) < 1e-4 * Math.max(1, Math.abs(ref)), `${key} at step ${step}: ${v} vs ${ref}`);
+        }
       }
+      const diff = maxAbsDiff(await finalWeights(out), await finalWeights(whole));
+      assert.ok(diff < 1e-5, `${out}: generator and discriminator weights differ by up to ${diff}`);
     }
-    const diff = maxAbsDiff(await finalWeights(cut), await finalWeights(whole));
-    assert.ok(diff < 1e-5, `generator and discriminator weights differ by up to ${diff}`);
   });
 }

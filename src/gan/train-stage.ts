@@ -123,7 +123,12 @@ export const stage: StageImpl = {
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
     for (let g = start; g < steps; g++) {
-      if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted');
+      if (ctx.signal.aborted) {
+        // Ctrl-C: everything up to step g is whole here, so keep it rather than lose the steps since
+        // the last periodic checkpoint (a hard kill still falls back to that one).
+        if (g > start) await checkpoint(g, seconds());
+        throw ctx.signal.reason ?? new Error('aborted');
+      }
       const m = await trainer.step(g, real);
       criticTotal += m.critic_steps;
       // Every generator step, regardless of train.logEvery: the schedule must be checkable from the store.
