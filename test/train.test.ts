@@ -119,6 +119,22 @@ test('an interrupted run resumes from its last checkpoint and ends where an unin
   assert.equal(again.last.val_accuracy, whole.last.val_accuracy);
 });
 
+test('Ctrl-C inside an epoch keeps the batches done: the rerun continues mid-epoch and ends where an uninterrupted run does', async () => {
+  const whole = await run(7, { checkpointDir: join(dir, 'ck-mid-whole') });
+  const ck = join(dir, 'ck-mid');
+  const stop = new AbortController();
+  // 4 steps an epoch: stop after step 6, half-way through the second epoch (its checkpoint after epoch 1 is at step 4).
+  await assert.rejects(run(7, { checkpointDir: ck, signal: stop.signal, metric: (k, _v, step) => k === 'train_step_loss' && step === 6 && stop.abort() }), TrainingAborted);
+  const logs: string[] = [];
+  const resumed = await run(7, { checkpointDir: ck, log: { info: (m) => logs.push(m), warn() {} } });
+  assert.ok(logs.includes('continuing epoch 2 after 2 batches'), logs.join('\n'));
+  assert.equal(resumed.resumedFrom, 1);
+  assert.equal(resumed.steps, whole.steps);
+  // Epoch 2's train_loss averages over all its batches, half of them trained before the stop.
+  assert.deepEqual(noTime(resumed.history), noTime(whole.history));
+  assert.equal(resumed.last.val_accuracy, whole.last.val_accuracy);
+});
+
 test('learning-rate schedules', () => {
   const s = { kind: 'constant' as const, every: 2, gamma: 0.5, warmupSteps: 4 };
   const at = (step: number, epoch = 0) => ({ step, epoch, totalSteps: 104 });

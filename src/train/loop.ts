@@ -106,6 +106,17 @@ export function evalMetrics(prefix: string, r: EvalResult, k: number): Record<st
   return m;
 }
 
+/** Where a Ctrl-C checkpoint stopped inside an epoch (the checkpoint's `extra.partial`). */
+interface PartialEpoch {
+  epoch: number;
+  /** Batches of this epoch already trained (the loader's order is fixed by seed and epoch). */
+  batches: number;
+  /** The epoch's running loss/term/hit sums and sample count so far. */
+  sums: number[];
+  seen: number;
+  seconds: number;
+}
+
 export class TrainingAborted extends Error {
   constructor() {
     super('training aborted; rerun to resume from the last checkpoint');
@@ -127,16 +138,37 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
+  const stepAtStart = state.step;
 
   let last: Record<string, number> = {};
   try {
     for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps; epoch++) {
-      const t0 = performance.now();
-      const sums = new Float64Array(o.loss.names.length + 2);
-      let seen = 0;
-      o.progress?.start(Math.min(n, (totalSteps - state.step) * s.batchSize), 'samples');
+      // A Ctrl-C checkpoint taken inside this epoch: skip the batches it covers (the order is a
+      // function of seed and epoch) and carry on with its running sums, so the epoch's metrics
+      // and the weights come out as if the run had never stopped.
+      const partial = (state.extra as { partial?: PartialEpoch } | undefined)?.partial;
+      const resume = partial?.epoch === epoch ? partial : undefined;
+      state.extra = undefined;
+      if (resume) o.log?.info(`continuing epoch ${epoch + 1} after ${resume.batches} batches`);
+      const t0 = performance.now() - (resume?.seconds ?? 0) * 1000;
+      const sums = resume ? Float64Array.from(resume.sums) : new Float64Array(o.loss.names.length + 2);
+      let seen = resume?.seen ?? 0;
+      let skip = resume?.batches ?? 0;
+      let done = skip;
+      o.progress?.start(Math.min(n - seen, (totalSteps - state.step) * s.batchSize), 'samples');
       for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
-        if (o.signal?.aborted) throw new TrainingAborted();
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        if (o.signal?.aborted) {
+          // Ctrl-C: the state is whole between batches, so keep it instead of losing the epoch so far.
+          if (ckptDir && state.step > stepAtStart) {
+            const at: PartialEpoch = { epoch, batches: done, sums: [...sums], seen, seconds: (performance.now() - t0) / 1000 };
+            await saveCheckpoint(ckptDir, what, { ...state, extra: { partial: at } });
+          }
+          throw new TrainingAborted();
+        }
         if (state.step >= totalSteps) break;
         const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
         setLearningRate(opt, lr);
@@ -160,6 +192,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * (i < o.loss.names.length ? b.n : 1);
         seen += b.n;
         state.step++;
+        done++;
         if (state.step % s.logEvery === 0) {
           emit('train_step_loss', c[0]!, state.step);
           for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
