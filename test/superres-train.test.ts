@@ -16,6 +16,7 @@ import { makeOptimizer } from '../src/train/optim.js';
 import { bicubicUpscale } from '../src/superres/metrics.js';
 import { superresNet } from '../src/superres/model.js';
 import { evaluateSr, fitSr, loadSamples, type SrArrays, trainStep, triptychPng } from '../src/superres/train.js';
+import { TrainingAborted } from '../src/train/loop.js';
 
 let dir: string;
 before(async () => {
@@ -188,20 +189,24 @@ async function smoothSplit(path: string, n: number, seed: number): Promise<SrArr
   return { hr: await openArray(join(path, 'images')), lr: await openArray(join(path, 'inputs_lr')), normalize: 'unit' };
 }
 
+const pixelLoss = () => buildLoss([{ kind: 'pixel', weight: 1, distance: 'mse' }]);
+/** Two epochs of Adam at a constant rate, every step logged, a checkpoint every epoch. */
+const fitSpec = (batchSize: number) => ({
+  epochs: 2,
+  batchSize,
+  optimizer: 'adam' as const,
+  lr: 0.003,
+  momentum: 0.9,
+  schedule: { kind: 'constant' as const, every: 1, gamma: 0.5, warmupSteps: 0 },
+  logEvery: 1,
+  checkpointEvery: 1,
+});
+
 test('fit: logs PSNR/SSIM and the bicubic baseline, writes triptychs, resumes from its checkpoint', async () => {
   const train = await smoothSplit(join(dir, 'data', 'train'), 16, 1);
   const val = await smoothSplit(join(dir, 'data', 'val'), 8, 2);
-  const loss = await buildLoss([{ kind: 'pixel', weight: 1, distance: 'mse' }]);
-  const spec = {
-    epochs: 2,
-    batchSize: 8,
-    optimizer: 'adam' as const,
-    lr: 0.003,
-    momentum: 0.9,
-    schedule: { kind: 'constant' as const, every: 1, gamma: 0.5, warmupSteps: 0 },
-    logEvery: 1,
-    checkpointEvery: 1,
-  };
+  const loss = await pixelLoss();
+  const spec = fitSpec(8);
   const build = () => superresNet({ channels: 3, factor: 2, blocks: 1, filters: 8, seed: 3 });
 
   // Before any step the network equals bicubic, so its PSNR is the baseline's.
@@ -241,4 +246,23 @@ test('fit: logs PSNR/SSIM and the bicubic baseline, writes triptychs, resumes fr
 
   const png = await triptychPng(build(), samples, 2);
   assert.deepEqual(png.subarray(1, 4).toString(), 'PNG');
+});
+
+test('fit: Ctrl-C inside an epoch keeps the batches done, and the rerun ends where an uninterrupted run does', async () => {
+  const train = await smoothSplit(join(dir, 'data-mid', 'train'), 16, 4);
+  const val = await smoothSplit(join(dir, 'data-mid', 'val'), 8, 5);
+  const loss = await pixelLoss();
+  const spec = fitSpec(4);
+  const build = () => superresNet({ channels: 3, factor: 2, blocks: 1, filters: 8, seed: 4 });
+  const noTime = (h: Record<string, [number, number][]>) => Object.fromEntries(Object.entries(h).filter(([k]) => !/time|per_s/.test(k)));
+  const whole = await fitSr({ model: build(), loss, train, val, spec, seed: 0, checkpointDir: join(dir, 'mid-whole') });
+  const stop = new AbortController();
+  // 4 batches an epoch: stop after the third of the first epoch (no epoch checkpoint exists yet).
+  const cut = fitSr({ model: build(), loss, train, val, spec, seed: 0, checkpointDir: join(dir, 'mid-cut'), signal: stop.signal, metric: (k, _v, step) => k === 'train_step_loss' && step === 3 && stop.abort() });
+  await assert.rejects(cut, TrainingAborted);
+  const logs: string[] = [];
+  const resumed = await fitSr({ model: build(), loss, train, val, spec, seed: 0, checkpointDir: join(dir, 'mid-cut'), log: { info: (m) => logs.push(m), warn() {} } });
+  assert.ok(logs.includes('continuing epoch 1 after 3 batches'), logs.join('\n'));
+  assert.equal(resumed.steps, whole.steps);
+  assert.deepEqual(noTime(resumed.history), noTime(whole.history));
 });

@@ -10,6 +10,7 @@ import { openArray, type ZarrArray } from '../data/zarr.js';
 import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart, saveCheckpoint } from '../train/checkpoint.js';
+import { EpochProgress } from '../train/epoch-progress.js';
 import { TrainingAborted } from '../train/loop.js';
 import type { CompositeLoss } from '../train/losses.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
@@ -197,6 +198,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
+  const stepAtStart = state.step;
 
   // The baseline does not change during training: measure it once, log it beside every epoch.
   const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;
@@ -210,12 +212,15 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   let last: Record<string, number> = {};
   try {
     for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps; epoch++) {
-      const t0 = performance.now();
-      const sums = new Float64Array(o.loss.names.length + 1);
-      let seen = 0;
-      o.progress?.start(Math.min(n, (totalSteps - state.step) * s.batchSize), 'samples');
+      const ep = new EpochProgress(state, epoch, o.loss.names.length + 1, o.log);
+      const sums = ep.sums;
+      o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
       for await (const b of batches({ images: o.train.hr, extra: [o.train.lr], batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
-        if (o.signal?.aborted) throw new TrainingAborted();
+        if (ep.skipping()) continue;
+        if (o.signal?.aborted) {
+          await ep.keep(ckptDir, what, stepAtStart);
+          throw new TrainingAborted();
+        }
         if (state.step >= totalSteps) break;
         const rate = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
         setLearningRate(opt, rate);
@@ -226,7 +231,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
         tf.dispose([hr, lr, total, terms]);
         sums[0]! += c[0]! * b.n;
         for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * b.n;
-        seen += b.n;
+        ep.trained(b.n);
         state.step++;
         if (state.step % s.logEvery === 0) {
           emit('train_step_loss', c[0]!, state.step);
@@ -234,10 +239,10 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
           emit('lr', rate, state.step);
         }
         if (tri && state.step % tri.every === 0) await writeTriptych(state.step);
-        const secs = (performance.now() - t0) / 1000;
-        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / seen).toFixed(4)} ${(seen / secs).toFixed(1)} samples/s`);
+        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`);
       }
-      const secs = (performance.now() - t0) / 1000;
+      const secs = ep.seconds();
+      const seen = ep.seen;
       const e1 = epoch + 1;
       last = {
         train_loss: sums[0]! / seen,

@@ -8,6 +8,7 @@ import type { ZarrArray } from '../data/zarr.js';
 import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart, saveCheckpoint } from './checkpoint.js';
+import { EpochProgress } from './epoch-progress.js';
 import type { CompositeLoss, LossBatch } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
@@ -106,17 +107,6 @@ export function evalMetrics(prefix: string, r: EvalResult, k: number): Record<st
   return m;
 }
 
-/** Where a Ctrl-C checkpoint stopped inside an epoch (the checkpoint's `extra.partial`). */
-interface PartialEpoch {
-  epoch: number;
-  /** Batches of this epoch already trained (the loader's order is fixed by seed and epoch). */
-  batches: number;
-  /** The epoch's running loss/term/hit sums and sample count so far. */
-  sums: number[];
-  seen: number;
-  seconds: number;
-}
-
 export class TrainingAborted extends Error {
   constructor() {
     super('training aborted; rerun to resume from the last checkpoint');
@@ -143,30 +133,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   let last: Record<string, number> = {};
   try {
     for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps; epoch++) {
-      // A Ctrl-C checkpoint taken inside this epoch: skip the batches it covers (the order is a
-      // function of seed and epoch) and carry on with its running sums, so the epoch's metrics
-      // and the weights come out as if the run had never stopped.
-      const partial = (state.extra as { partial?: PartialEpoch } | undefined)?.partial;
-      const resume = partial?.epoch === epoch ? partial : undefined;
-      state.extra = undefined;
-      if (resume) o.log?.info(`continuing epoch ${epoch + 1} after ${resume.batches} batches`);
-      const t0 = performance.now() - (resume?.seconds ?? 0) * 1000;
-      const sums = resume ? Float64Array.from(resume.sums) : new Float64Array(o.loss.names.length + 2);
-      let seen = resume?.seen ?? 0;
-      let skip = resume?.batches ?? 0;
-      let done = skip;
-      o.progress?.start(Math.min(n - seen, (totalSteps - state.step) * s.batchSize), 'samples');
+      const ep = new EpochProgress(state, epoch, o.loss.names.length + 2, o.log);
+      const sums = ep.sums;
+      o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
       for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
-        if (skip > 0) {
-          skip--;
-          continue;
-        }
+        if (ep.skipping()) continue;
         if (o.signal?.aborted) {
-          // Ctrl-C: the state is whole between batches, so keep it instead of losing the epoch so far.
-          if (ckptDir && state.step > stepAtStart) {
-            const at: PartialEpoch = { epoch, batches: done, sums: [...sums], seen, seconds: (performance.now() - t0) / 1000 };
-            await saveCheckpoint(ckptDir, what, { ...state, extra: { partial: at } });
-          }
+          await ep.keep(ckptDir, what, stepAtStart);
           throw new TrainingAborted();
         }
         if (state.step >= totalSteps) break;
@@ -190,18 +163,17 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         tf.dispose([x, y, cost, extras!]);
         sums[0]! += c[0]! * b.n;
         for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * (i < o.loss.names.length ? b.n : 1);
-        seen += b.n;
+        ep.trained(b.n);
         state.step++;
-        done++;
         if (state.step % s.logEvery === 0) {
           emit('train_step_loss', c[0]!, state.step);
           for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
           emit('lr', lr, state.step);
         }
-        const secs = (performance.now() - t0) / 1000;
-        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / seen).toFixed(4)} ${(seen / secs).toFixed(0)} samples/s`);
+        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(0)} samples/s`);
       }
-      const secs = (performance.now() - t0) / 1000;
+      const secs = ep.seconds();
+      const seen = ep.seen;
       const e1 = epoch + 1;
       last = {
         train_loss: sums[0]! / seen,

@@ -1,0 +1,67 @@
+// Where a training loop is inside an epoch, so that Ctrl-C keeps it. Both loops (the training
+// core and super-resolution) checkpoint only at epoch ends; on a stop between two batches they
+// now save the epoch's progress too (batches done, running sums), and the rerun skips those
+// batches (the loader's order is a function of seed and epoch) and carries on with the sums: the
+// epoch's metrics and the weights come out as if the run had never stopped.
+import type { StageLogger } from '../pipeline/types.js';
+import { type Checkpointable, type CheckpointState, saveCheckpoint } from './checkpoint.js';
+
+/** A Ctrl-C checkpoint's `extra.partial`. */
+interface PartialEpoch {
+  epoch: number;
+  /** Batches of this epoch already trained. */
+  batches: number;
+  /** The epoch's running sums (loss, terms, hits: whatever the loop keeps) and sample count. */
+  sums: number[];
+  seen: number;
+  seconds: number;
+}
+
+export class EpochProgress {
+  readonly sums: Float64Array;
+  seen: number;
+  private done: number;
+  private skip: number;
+  private readonly t0: number;
+
+  /** Starts `epoch`: fresh, or where a Ctrl-C checkpoint inside it stopped (consumes `state.extra`). */
+  constructor(
+    private readonly state: CheckpointState,
+    private readonly epoch: number,
+    nSums: number,
+    log?: Pick<StageLogger, 'info'>,
+  ) {
+    const partial = (state.extra as { partial?: PartialEpoch } | undefined)?.partial;
+    const p = partial?.epoch === epoch ? partial : undefined;
+    state.extra = undefined;
+    if (p) log?.info(`continuing epoch ${epoch + 1} after ${p.batches} batches`);
+    this.sums = p ? Float64Array.from(p.sums) : new Float64Array(nSums);
+    this.seen = p?.seen ?? 0;
+    this.done = this.skip = p?.batches ?? 0;
+    this.t0 = performance.now() - (p?.seconds ?? 0) * 1000;
+  }
+
+  /** True for each batch the checkpoint already covers: the loop drops it. */
+  skipping(): boolean {
+    if (this.skip === 0) return false;
+    this.skip--;
+    return true;
+  }
+
+  /** After a trained batch of `n` samples (the caller adds to `sums`). */
+  trained(n: number): void {
+    this.seen += n;
+    this.done++;
+  }
+
+  seconds(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  /** On Ctrl-C, between batches: the state is whole, keep it (unless nothing was trained since `sinceStep`). */
+  async keep(dir: string | undefined, what: Checkpointable, sinceStep: number): Promise<void> {
+    if (!dir || this.state.step <= sinceStep) return;
+    const partial: PartialEpoch = { epoch: this.epoch, batches: this.done, sums: [...this.sums], seen: this.seen, seconds: this.seconds() };
+    await saveCheckpoint(dir, what, { ...this.state, extra: { partial } });
+  }
+}
