@@ -34,7 +34,7 @@ export class EpochProgress {
     const partial = (state.extra as { partial?: PartialEpoch } | undefined)?.partial;
     const p = partial?.epoch === epoch ? partial : undefined;
     state.extra = undefined;
-    if (p) log?.info(`continuing epoch ${epoch + 1} after ${p.batches} batches`);
+    if (p?.batches) log?.info(`continuing epoch ${epoch + 1} after ${p.batches} batches`);
     this.sums = p ? Float64Array.from(p.sums) : new Float64Array(nSums);
     this.seen = p?.seen ?? 0;
     this.done = this.skip = p?.batches ?? 0;
