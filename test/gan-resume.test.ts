@@ -143,3 +143,15 @@ for (const [kind, spec] of Object.entries(specs)) {
     }
   });
 }
+
+test('train.checkpointMinutes: checkpoints between grids, so a hard kill resumes from the last step saved', async () => {
+  const spec = experimentSchema.parse({ ...specs.dcgan, gan: { ...specs.dcgan.gan, sampleEvery: 100 }, train: { ...specs.dcgan.train, checkpointMinutes: 1e-9 } });
+  const whole = join(root, 'clock-whole');
+  const killed = join(root, 'clock-killed');
+  await runStage(spec, whole, undefined, { after: 5, to: killed });
+  // The copy is taken at step 5's progress tick, before that step's save: step 4's checkpoint.
+  const r = await runStage(spec, killed);
+  assert.ok(r.logs.includes(`resuming GAN training at generator step 4 of ${STEPS}`), r.logs.join('\n'));
+  const diff = maxAbsDiff(await finalWeights(killed), await finalWeights(whole));
+  assert.ok(diff < 1e-5, `weights differ by up to ${diff}`);
+});

@@ -2,6 +2,7 @@
 // metrics), flat tensor memory across epochs, resuming an interrupted run from its checkpoint,
 // and the learning-rate schedules.
 import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +134,24 @@ test('Ctrl-C inside an epoch keeps the batches done: the rerun continues mid-epo
   // Epoch 2's train_loss averages over all its batches, half of them trained before the stop.
   assert.deepEqual(noTime(resumed.history), noTime(whole.history));
   assert.equal(resumed.last.val_accuracy, whole.last.val_accuracy);
+});
+
+test('train.checkpointMinutes: checkpoints inside an epoch, so a hard kill mid-epoch resumes there', async () => {
+  const whole = await run(8, { checkpointDir: join(dir, 'ck-clock-whole') });
+  const ck = join(dir, 'ck-clock');
+  const killed = join(dir, 'ck-clock-killed');
+  // A tiny interval saves after every batch; the copy taken while step 8 is logged (its own save
+  // comes after) holds the checkpoint after step 7, three batches into epoch 2: what a SIGKILL
+  // right then would leave behind.
+  await run(8, {
+    checkpointDir: ck,
+    spec: { ...spec, checkpointMinutes: 1e-9 },
+    metric: (k, _v, step) => void (k === 'train_step_loss' && step === 8 && cpSync(ck, killed, { recursive: true })),
+  });
+  const logs: string[] = [];
+  const resumed = await run(8, { checkpointDir: killed, log: { info: (m) => logs.push(m), warn() {} } });
+  assert.ok(logs.includes('continuing epoch 2 after 3 batches'), logs.join('\n'));
+  assert.deepEqual(noTime(resumed.history), noTime(whole.history));
 });
 
 test('learning-rate schedules', () => {

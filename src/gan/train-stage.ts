@@ -9,6 +9,7 @@ import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
+import { SaveClock } from '../train/epoch-progress.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
@@ -120,6 +121,7 @@ export const stage: StageImpl = {
       ctx.log.info(`discriminator bootstrap: ${spec.gan.bootstrap} batches, loss ${loss.toFixed(4)}`);
       record('bootstrap_d_loss', loss, 0);
     }
+    const clock = new SaveClock(spec.train.checkpointMinutes);
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
     for (let g = start; g < steps; g++) {
@@ -140,6 +142,10 @@ export const stage: StageImpl = {
       if (done % spec.gan.sampleEvery === 0 && done < steps) {
         await writeGrid(ctx, trainer, noise, range, `step-${String(done).padStart(6, '0')}.png`);
         await checkpoint(done, seconds());
+        clock.saved();
+      } else if (clock.due() && done < steps) {
+        await checkpoint(done, seconds());
+        clock.saved();
       }
     }
     const total = seconds();

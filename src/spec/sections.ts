@@ -218,6 +218,13 @@ export const trainSchema = z
       .describe('TF.js backend: `auto` picks the fastest installed (node-gpu, node, wasm, cpu); naming one that is not installed is an error.'),
     logEvery: posInt('Log step metrics every this many steps.').default(20),
     checkpointEvery: posInt('Save a checkpoint every this many epochs (a rerun resumes from the last).').default(1),
+    checkpointMinutes: z
+      .number()
+      .min(0)
+      .default(10)
+      .describe(
+        'Also save a checkpoint inside an epoch (or between GAN grids) once this many minutes have passed since the last one, so a crash, an out-of-memory kill or a preempted machine loses at most that much; 0: only at epoch ends. Ctrl-C always saves where it stops.',
+      ),
   })
   .describe('The training loop.');
 

@@ -10,7 +10,7 @@ import { openArray, type ZarrArray } from '../data/zarr.js';
 import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart, saveCheckpoint } from '../train/checkpoint.js';
-import { EpochProgress } from '../train/epoch-progress.js';
+import { EpochProgress, SaveClock } from '../train/epoch-progress.js';
 import { TrainingAborted } from '../train/loop.js';
 import type { CompositeLoss } from '../train/losses.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
@@ -142,7 +142,8 @@ export interface SrFitOptions {
   loss: CompositeLoss;
   train: SrArrays;
   val?: SrArrays | undefined;
-  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'>;
+  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
+    Partial<Pick<TrainSpec, 'checkpointMinutes'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -199,6 +200,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const stepAtStart = state.step;
+  const clock = new SaveClock(s.checkpointMinutes);
 
   // The baseline does not change during training: measure it once, log it beside every epoch.
   const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;
@@ -239,6 +241,10 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
           emit('lr', rate, state.step);
         }
         if (tri && state.step % tri.every === 0) await writeTriptych(state.step);
+        if (clock.due()) {
+          await ep.keep(ckptDir, what, stepAtStart);
+          clock.saved();
+        }
         o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`);
       }
       const secs = ep.seconds();
@@ -258,7 +264,10 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
       state.epoch = e1;
       const shown = Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_psnr|val_psnr_bicubic|val_ssim)$/.test(k));
       o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s)`);
-      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) await saveCheckpoint(ckptDir, what, state);
+      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) {
+        await saveCheckpoint(ckptDir, what, state);
+        clock.saved();
+      }
     }
     if (tri && state.step % tri.every !== 0) await writeTriptych(state.step);
   } finally {

@@ -1,8 +1,9 @@
-// Where a training loop is inside an epoch, so that Ctrl-C keeps it. Both loops (the training
-// core and super-resolution) checkpoint only at epoch ends; on a stop between two batches they
-// now save the epoch's progress too (batches done, running sums), and the rerun skips those
-// batches (the loader's order is a function of seed and epoch) and carries on with the sums: the
-// epoch's metrics and the weights come out as if the run had never stopped.
+// Where a training loop is inside an epoch, so that a stop keeps it. Both loops (the training
+// core and super-resolution) checkpoint at epoch ends; on Ctrl-C between two batches, and every
+// `train.checkpointMinutes` against a hard kill, they also save the epoch's progress (batches
+// done, running sums), and the rerun skips those batches (the loader's order is a function of seed
+// and epoch) and carries on with the sums: the epoch's metrics and the weights come out as if the
+// run had never stopped.
 import type { StageLogger } from '../pipeline/types.js';
 import { type Checkpointable, type CheckpointState, saveCheckpoint } from './checkpoint.js';
 
@@ -63,5 +64,20 @@ export class EpochProgress {
     if (!dir || this.state.step <= sinceStep) return;
     const partial: PartialEpoch = { epoch: this.epoch, batches: this.done, sums: [...this.sums], seen: this.seen, seconds: this.seconds() };
     await saveCheckpoint(dir, what, { ...this.state, extra: { partial } });
+  }
+}
+
+/** When a periodic checkpoint inside an epoch is due (`train.checkpointMinutes`; 0 or unset: never). */
+export class SaveClock {
+  private last = performance.now();
+  constructor(private readonly minutes: number | undefined) {}
+
+  due(): boolean {
+    return !!this.minutes && performance.now() - this.last >= this.minutes * 60_000;
+  }
+
+  /** After any checkpoint save. */
+  saved(): void {
+    this.last = performance.now();
   }
 }

@@ -8,7 +8,7 @@ import type { ZarrArray } from '../data/zarr.js';
 import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart, saveCheckpoint } from './checkpoint.js';
-import { EpochProgress } from './epoch-progress.js';
+import { EpochProgress, SaveClock } from './epoch-progress.js';
 import type { CompositeLoss, LossBatch } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
@@ -30,7 +30,8 @@ export interface FitOptions {
   val?: LabelledArrays | undefined;
   /** Per-class target vectors [K, D] for embedding training (cosine/mse targets, nearest-target accuracy). */
   classTargets?: tf.Tensor2D | undefined;
-  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'>;
+  spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
+    Partial<Pick<TrainSpec, 'checkpointMinutes'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -129,6 +130,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const stepAtStart = state.step;
+  const clock = new SaveClock(s.checkpointMinutes);
 
   let last: Record<string, number> = {};
   try {
@@ -170,6 +172,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
           emit('lr', lr, state.step);
         }
+        if (clock.due()) {
+          await ep.keep(ckptDir, what, stepAtStart);
+          clock.saved();
+        }
         o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(0)} samples/s`);
       }
       const secs = ep.seconds();
@@ -189,7 +195,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
       state.epoch = e1;
       o.progress?.done(`epoch ${e1}/${epochs}: ${Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_accuracy)$/.test(k)).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(seen / secs).toFixed(0)} samples/s)`);
-      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) await saveCheckpoint(ckptDir, what, state);
+      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) {
+        await saveCheckpoint(ckptDir, what, state);
+        clock.saved();
+      }
       o.onEpochEnd?.(e1, last);
     }
   } finally {
