@@ -7,6 +7,7 @@ import { loadBase, loadModel } from '../models/index.js';
 import type { StageContext } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { buildLoss, type CompositeLoss } from '../train/losses.js';
+import { trainResultFields } from '../train/optim.js';
 import { pretrainedDir } from '../train/pretrain-stage.js';
 import { factorOf, openSrSplit, type SrArrays } from './train.js';
 
@@ -70,7 +71,7 @@ export function trainSlice(spec: ExperimentSpec) {
     superres: spec.model.superres,
     base: spec.model.base,
     loss: spec.loss,
-    train: spec.train,
+    train: trainResultFields(spec.train),
     seed: spec.seed,
     normalize: spec.preprocess.normalize,
     evalEvery: spec.evaluate.every,

@@ -13,6 +13,7 @@ import { buildHead, cutModel, loadBase, resolveLayer, saveModel, setTrainable, s
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { fit, type LabelledArrays } from './loop.js';
+import { trainResultFields } from './optim.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
 import { classifyLoss, classTargetsTensor, openLabelled, outputSize, readDataInfo } from './setup.js';
 
@@ -112,7 +113,7 @@ export const stage: StageImpl = {
   inputs: ['preprocess', 'pretrain', 'features'],
   cacheable: false,
   slice: (spec: ExperimentSpec) => {
-    const { logEvery: _l, ...train } = spec.train;
+    const train = trainResultFields(spec.train);
     return {
       seed: spec.seed,
       model: { ...spec.model, superres: undefined },
