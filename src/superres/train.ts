@@ -9,8 +9,8 @@ import { batches, type Normalize, normalizeTable } from '../data/loader.js';
 import { openArray, type ZarrArray } from '../data/zarr.js';
 import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type CheckpointState, resumeOrStart, saveCheckpoint } from '../train/checkpoint.js';
-import { EpochProgress, SaveClock } from '../train/epoch-progress.js';
+import { type CheckpointState, resumeOrStart } from '../train/checkpoint.js';
+import { EpochProgress, LoopCheckpoints } from '../train/epoch-progress.js';
 import { TrainingAborted } from '../train/loop.js';
 import type { CompositeLoss } from '../train/losses.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
@@ -199,8 +199,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
-  const stepAtStart = state.step;
-  const clock = new SaveClock(s.checkpointMinutes);
+  const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
 
   // The baseline does not change during training: measure it once, log it beside every epoch.
   const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;
@@ -220,7 +219,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
       for await (const b of batches({ images: o.train.hr, extra: [o.train.lr], batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
         if (ep.skipping()) continue;
         if (o.signal?.aborted) {
-          await ep.keep(ckptDir, what, stepAtStart);
+          await checkpoints.keep(ep);
           throw new TrainingAborted();
         }
         if (state.step >= totalSteps) break;
@@ -241,10 +240,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
           emit('lr', rate, state.step);
         }
         if (tri && state.step % tri.every === 0) await writeTriptych(state.step);
-        if (clock.due()) {
-          await ep.keep(ckptDir, what, stepAtStart);
-          clock.saved();
-        }
+        await checkpoints.keepIfDue(ep);
         o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`);
       }
       const secs = ep.seconds();
@@ -264,10 +260,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
       state.epoch = e1;
       const shown = Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_psnr|val_psnr_bicubic|val_ssim)$/.test(k));
       o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s)`);
-      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) {
-        await saveCheckpoint(ckptDir, what, state);
-        clock.saved();
-      }
+      await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
     }
     if (tri && state.step % tri.every !== 0) await writeTriptych(state.step);
   } finally {

@@ -27,7 +27,7 @@ export class EpochProgress {
 
   /** Starts `epoch`: fresh, or where a Ctrl-C checkpoint inside it stopped (consumes `state.extra`). */
   constructor(
-    private readonly state: CheckpointState,
+    state: CheckpointState,
     private readonly epoch: number,
     nSums: number,
     log?: Pick<StageLogger, 'info'>,
@@ -59,11 +59,46 @@ export class EpochProgress {
     return (performance.now() - this.t0) / 1000;
   }
 
-  /** On Ctrl-C, between batches: the state is whole, keep it (unless nothing was trained since `sinceStep`). */
-  async keep(dir: string | undefined, what: Checkpointable, sinceStep: number): Promise<void> {
-    if (!dir || this.state.step <= sinceStep) return;
-    const partial: PartialEpoch = { epoch: this.epoch, batches: this.done, sums: [...this.sums], seen: this.seen, seconds: this.seconds() };
-    await saveCheckpoint(dir, what, { ...this.state, extra: { partial } });
+  /** Where the epoch stands, for a checkpoint taken between two batches. */
+  partial(): PartialEpoch {
+    return { epoch: this.epoch, batches: this.done, sums: [...this.sums], seen: this.seen, seconds: this.seconds() };
+  }
+}
+
+/**
+ * Every checkpoint an epoch loop writes: at epoch ends (`train.checkpointEvery`), between batches
+ * on Ctrl-C, and between batches once `train.checkpointMinutes` have passed since the last save.
+ * No work folder: saves nothing.
+ */
+export class LoopCheckpoints {
+  private readonly stepAtStart: number;
+  private readonly clock: SaveClock;
+
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly what: Checkpointable,
+    private readonly state: CheckpointState,
+    minutes: number | undefined,
+  ) {
+    this.stepAtStart = state.step;
+    this.clock = new SaveClock(minutes);
+  }
+
+  async epochEnd(due: boolean): Promise<void> {
+    if (!this.dir || !due) return;
+    await saveCheckpoint(this.dir, this.what, this.state);
+    this.clock.saved();
+  }
+
+  /** Between batches, where the state is whole (unless nothing was trained since the rerun began). */
+  async keep(ep: EpochProgress): Promise<void> {
+    if (!this.dir || this.state.step <= this.stepAtStart) return;
+    await saveCheckpoint(this.dir, this.what, { ...this.state, extra: { partial: ep.partial() } });
+    this.clock.saved();
+  }
+
+  async keepIfDue(ep: EpochProgress): Promise<void> {
+    if (this.clock.due()) await this.keep(ep);
   }
 }
 

@@ -7,8 +7,8 @@ import { batches, type Normalize } from '../data/loader.js';
 import type { ZarrArray } from '../data/zarr.js';
 import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type CheckpointState, resumeOrStart, saveCheckpoint } from './checkpoint.js';
-import { EpochProgress, SaveClock } from './epoch-progress.js';
+import { type CheckpointState, resumeOrStart } from './checkpoint.js';
+import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
 import type { CompositeLoss, LossBatch } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
@@ -129,8 +129,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
-  const stepAtStart = state.step;
-  const clock = new SaveClock(s.checkpointMinutes);
+  const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
 
   let last: Record<string, number> = {};
   try {
@@ -141,7 +140,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
         if (ep.skipping()) continue;
         if (o.signal?.aborted) {
-          await ep.keep(ckptDir, what, stepAtStart);
+          await checkpoints.keep(ep);
           throw new TrainingAborted();
         }
         if (state.step >= totalSteps) break;
@@ -172,10 +171,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
           emit('lr', lr, state.step);
         }
-        if (clock.due()) {
-          await ep.keep(ckptDir, what, stepAtStart);
-          clock.saved();
-        }
+        await checkpoints.keepIfDue(ep);
         o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(0)} samples/s`);
       }
       const secs = ep.seconds();
@@ -195,10 +191,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
       state.epoch = e1;
       o.progress?.done(`epoch ${e1}/${epochs}: ${Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_accuracy)$/.test(k)).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(seen / secs).toFixed(0)} samples/s)`);
-      if (ckptDir && (e1 % s.checkpointEvery === 0 || final)) {
-        await saveCheckpoint(ckptDir, what, state);
-        clock.saved();
-      }
+      await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
       o.onEpochEnd?.(e1, last);
     }
   } finally {
