@@ -25,6 +25,19 @@ export { initializers, seedStream } from './seeds.js';
 
 export type Arch = 'convnet' | 'resnet';
 
+/** The fields of `model.base` that shape a built-in architecture (and so belong in its keys). */
+export interface BaseArchSpec {
+  arch: Arch;
+  width: number;
+  stages?: number | undefined;
+  norm?: 'none' | 'batch' | undefined;
+  globalPool?: 'avg' | 'max' | undefined;
+}
+
+export function archFields(b: BaseArchSpec): Pick<ArchOptions, 'width' | 'stages' | 'norm' | 'globalPool'> {
+  return { width: b.width, stages: b.stages, norm: b.norm, globalPool: b.globalPool };
+}
+
 /** A fresh built-in architecture. */
 export function buildArch(arch: Arch, o: ArchOptions): tf.LayersModel {
   return arch === 'convnet' ? convnet(o) : resnet(o);
@@ -34,8 +47,8 @@ export function buildArch(arch: Arch, o: ArchOptions): tf.LayersModel {
  * The base network a spec asks for: the pretrained one (a folder from the pretrain stage), a
  * user's model (`model.base.path`), or a freshly initialised built-in architecture.
  */
-export async function loadBase(base: { arch: Arch; width: number; path?: string | undefined }, o: Omit<ArchOptions, 'width'>, pretrained?: string): Promise<tf.LayersModel> {
+export async function loadBase(base: BaseArchSpec & { path?: string | undefined }, o: Omit<ArchOptions, 'width'>, pretrained?: string): Promise<tf.LayersModel> {
   if (pretrained) return loadModel(pretrained);
   if (base.path) return loadModel(base.path);
-  return buildArch(base.arch, { ...o, width: base.width });
+  return buildArch(base.arch, { ...o, ...archFields(base) });
 }

@@ -107,6 +107,19 @@ export const modelSchema = z
       .strictObject({
         arch: z.enum(['convnet', 'resnet']).default('resnet').describe('Built-in architecture (layer names are stable, e.g. `stage3_block2_out`).'),
         width: posInt('Filters in the first stage; later stages double it.').default(16),
+        // Optional with no default, so specs that do not set them keep their cache keys.
+        stages: z
+          .number()
+          .int()
+          .min(1)
+          .max(5)
+          .optional()
+          .describe('`convnet`: conv stages, each halving the resolution (default 3). The receptive field doubles with each: 3 stages see 22 px, 4 see 46 px, 5 see 94 px.'),
+        norm: z.enum(['none', 'batch']).optional().describe('`convnet`: `batch` normalisation after every conv (default `none`).'),
+        globalPool: z
+          .enum(['avg', 'max'])
+          .optional()
+          .describe('`convnet`: global pooling before the classifier (default `avg`); `max` keeps a small local cue (a mark near an edge) from being averaged away.'),
         path: z.string().optional().describe('A TF.js LayersModel on disk (folder or model.json) to use instead of a built-in architecture.'),
         pretrain: z
           .strictObject({

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { normalizeTable } from '../data/loader.js';
 import { ArrayWriter, openArray } from '../data/zarr.js';
-import { cutModel, loadBase, resolveLayer } from '../models/index.js';
+import { archFields, cutModel, loadBase, resolveLayer } from '../models/index.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
@@ -78,7 +78,7 @@ export const stage: StageImpl = {
   slice: (spec: ExperimentSpec) => ({
     // The pretrained weights enter through the pretrain key; without pretraining the base's
     // architecture and seed (or its path) decide the weights.
-    base: pretrainStage.enabled!(spec) ? null : { arch: spec.model.base.arch, width: spec.model.base.width, path: spec.model.base.path ?? null, seed: spec.seed },
+    base: pretrainStage.enabled!(spec) ? null : { arch: spec.model.base.arch, ...archFields(spec.model.base), path: spec.model.base.path ?? null, seed: spec.seed },
     cut: spec.model.cut,
     pool: spec.model.pool ?? null,
     normalize: spec.preprocess.normalize,

@@ -11,7 +11,7 @@ import { createPool } from '../data/pool/pool.js';
 import { preprocessAll } from '../data/preprocess.js';
 import { rng, shuffle } from '../util/rng.js';
 import { ArrayWriter, openArray } from '../data/zarr.js';
-import { buildArch } from '../models/index.js';
+import { archFields, buildArch } from '../models/index.js';
 import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
@@ -129,7 +129,7 @@ async function run(ctx: StageContext): Promise<void> {
     ctx.log.info(`pretrain: generated shapes (${classes.join(', ')}) preprocessed like the dataset (${spec.preprocess.crop} ${info.imageShape.join('×')})`);
   }
 
-  const model = buildArch(spec.model.base.arch, { inputShape: info.imageShape, outputs: classes.length, width: spec.model.base.width, seed: spec.seed });
+  const model = buildArch(spec.model.base.arch, { inputShape: info.imageShape, outputs: classes.length, ...archFields(spec.model.base), seed: spec.seed });
   const loss = await buildLoss([{ kind: 'crossentropy', weight: 1, smoothing: 0 }]);
   const r = await fit({
     model,
@@ -162,7 +162,7 @@ export const stage: StageImpl = {
   enabled: (spec) => spec.model.base.pretrain !== undefined && spec.model.base.path === undefined,
   slice: (spec: ExperimentSpec) => ({
     arch: spec.model.base.arch,
-    width: spec.model.base.width,
+    ...archFields(spec.model.base),
     pretrain: spec.model.base.pretrain,
     seed: spec.seed,
     // The data seed picks the MNIST split and the generated shapes of a foreign source.
