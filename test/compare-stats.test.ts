@@ -182,7 +182,7 @@ describe('coverage over simulated sweeps', () => {
     [0.1, 6],
   ] as const) {
     test(`per-example, seed shift sd ${seedSd}, difficulty sd ${spread}: seeds sharing one validation set, the interval covers the population difference in 93–97% of sweeps`, () => {
-      const { coverage, seedOnly, truth } = perExampleSweeps(seedSd, spread, Number(process.env.ABLATE_COVERAGE_SIMS ?? 3000));
+      const { coverage, seedOnly, truth } = perExampleSweeps(seedSd, spread, Number(process.env.ABLATE_COVERAGE_SIMS ?? 6000));
       console.log(`# per-example, seed sd ${seedSd}, difficulty sd ${spread}, 3 seeds × 120 examples: coverage ${coverage.toFixed(3)} (seed spread alone ${seedOnly.toFixed(3)}), true difference ${truth.toFixed(4)}`);
       assert.ok(coverage >= 0.93 && coverage <= 0.97, `coverage ${coverage}`);
       // When the seeds agree on most examples, only the examples are noise: an interval from the
@@ -201,7 +201,7 @@ describe('coverage over simulated sweeps', () => {
     for (let i = 0; i < big; i++) truth += sigmoid(0.8 + 1.2 * z() + 0.3 * z());
     truth /= big;
     let hit = 0;
-    const simsEx = Number(process.env.ABLATE_COVERAGE_SIMS ?? 3000);
+    const simsEx = Number(process.env.ABLATE_COVERAGE_SIMS ?? 6000);
     for (let s = 0; s < simsEx; s++) {
       const val = Array.from({ length: m }, () => 0.8 + 1.2 * z());
       const vals: number[] = [];
