@@ -266,3 +266,17 @@ test('fit: Ctrl-C inside an epoch keeps the batches done, and the rerun ends whe
   assert.equal(resumed.steps, whole.steps);
   assert.deepEqual(noTime(resumed.history), noTime(whole.history));
 });
+
+test('fit: train.stop on val_psnr (mode max) stops on a plateau and restores the best epoch', async () => {
+  const train = await smoothSplit(join(dir, 'data-stop', 'train'), 16, 6);
+  const val = await smoothSplit(join(dir, 'data-stop', 'val'), 8, 7);
+  const loss = await pixelLoss();
+  // A learning rate of ~0 keeps the network at bicubic: epoch 1 is the best and nothing beats it.
+  const spec = { ...fitSpec(8), epochs: 20, lr: 1e-12, stop: { metric: 'val_psnr', mode: 'max' as const, patience: 2, minDelta: 0.01, restoreBest: true } };
+  const model = superresNet({ channels: 3, factor: 2, blocks: 1, filters: 8, seed: 5 });
+  const r = await fitSr({ model, loss, train, val, spec, seed: 0, checkpointDir: join(dir, 'stop-work') });
+  assert.equal(r.epochs, 3);
+  assert.equal(r.stop.reason, 'patience');
+  assert.equal(r.stop.bestEpoch, 1);
+  assert.match(r.stop.message, /val_psnr did not improve by more than 0.01 for 2 epochs/);
+});

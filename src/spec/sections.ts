@@ -231,6 +231,38 @@ export const trainSchema = z
       .describe('TF.js backend: `auto` picks the fastest installed (node-gpu, node, wasm, cpu); naming one that is not installed is an error.'),
     logEvery: posInt('Log step metrics every this many steps.').default(20),
     checkpointEvery: posInt('Save a checkpoint every this many epochs (a rerun resumes from the last).').default(1),
+    stop: z
+      .strictObject({
+        metric: z
+          .string()
+          .regex(/^(val|train)_[a-z0-9_]+$/, 'expected a per-epoch metric such as val_loss, val_accuracy, val_psnr or train_loss')
+          .default('val_loss')
+          .describe('Per-epoch metric watched: `val_loss`, `val_accuracy`, `val_loss_<term>`, `val_psnr`, `val_ssim` (super-resolution), or a `train_*` metric.'),
+        mode: z.enum(['min', 'max']).default('min').describe('`min` when lower is better (losses), `max` when higher is (accuracy, PSNR).'),
+        patience: posInt('Stop after this many epochs without an improvement.').default(5),
+        minDelta: z.number().min(0).default(0).describe('An improvement must beat the best value by more than this.'),
+        maxEpochs: posInt('Upper limit on epochs (default: `train.epochs`).').optional(),
+        restoreBest: z.boolean().default(true).describe('End with the weights of the best epoch (kept in the work folder), so evaluate and the saved model use them.'),
+      })
+      .superRefine((st, ctx) => {
+        const higher = /accuracy|top\d|psnr|ssim/.test(st.metric);
+        if (higher && st.mode === 'min') ctx.addIssue({ code: 'custom', path: ['mode'], message: `is min, but higher ${st.metric} is better; set mode: max` });
+        if (/loss/.test(st.metric) && st.mode === 'max') ctx.addIssue({ code: 'custom', path: ['mode'], message: `is max, but lower ${st.metric} is better; set mode: min` });
+      })
+      .optional()
+      .describe(
+        'Early stopping: train until `metric` has not improved for `patience` epochs (at most `maxEpochs`), so every arm of an ablation is compared trained to convergence. The run logs the epoch it stopped at and why; resume and Ctrl-C keep the patience count and the best weights.',
+      ),
+    budget: z
+      .strictObject({
+        seconds: z.number().positive().optional().describe('Stop once the optimizer steps have taken this many seconds (evaluation excluded).'),
+        samples: posInt('Stop once this many training samples have been seen.').optional(),
+      })
+      .refine((b) => b.seconds !== undefined || b.samples !== undefined, { message: 'give seconds or samples' })
+      .optional()
+      .describe(
+        'Equal-compute comparison: end training when the budget is spent (checked after every step), so arms that cost differently per sample (border pads, center reads less) can also be compared at equal time or at equal data. `samples` is deterministic; `seconds` depends on the machine and its load.',
+      ),
     checkpointMinutes: z
       .number()
       .min(0)

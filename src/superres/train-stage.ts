@@ -10,6 +10,7 @@ import type { StageContext, StageImpl } from '../pipeline/types.js';
 import { superresNet } from './model.js';
 import { openSrData, srLoss, trainSlice } from './setup.js';
 import { fitSr, loadSamples, savePng } from './train.js';
+import { recordStop } from '../train/stop-rule.js';
 
 export const SUPERRES_TRAIN_VERSION = 1;
 /** Validation images shown in each triptych (rows). */
@@ -52,6 +53,7 @@ async function run(ctx: StageContext): Promise<void> {
     log: ctx.log,
     signal: ctx.signal,
   });
+  recordStop(ctx.run, r.stop);
   const seconds = (performance.now() - t0) / 1000;
   await saveModel(model, join(ctx.out, 'model'));
   await writeFile(

@@ -11,6 +11,7 @@ import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart } from '../train/checkpoint.js';
 import { EpochProgress, LoopCheckpoints } from '../train/epoch-progress.js';
+import { StopRule, type StopSummary } from '../train/stop-rule.js';
 import { TrainingAborted } from '../train/loop.js';
 import type { CompositeLoss } from '../train/losses.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
@@ -143,7 +144,7 @@ export interface SrFitOptions {
   train: SrArrays;
   val?: SrArrays | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes'>>;
+    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -165,6 +166,7 @@ export interface SrFitResult {
   /** The bicubic baseline on the validation set (computed once). */
   baseline?: SrEval | undefined;
   history: CheckpointState['history'];
+  stop: StopSummary;
 }
 
 /** One optimizer step on a batch. The feature networks' weights are not in `vars`, so they never train. */
@@ -189,7 +191,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   const s = o.spec;
   const n = o.train.hr.shape[0]!;
   const stepsPerEpoch = Math.ceil(n / s.batchSize);
-  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : s.epochs;
+  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : StopRule.epochLimit(s.epochs, s.stop);
   const totalSteps = s.steps ?? epochs * stepsPerEpoch;
   const evalEvery = o.evalEvery ?? 1;
   const lrShape = o.train.lr.shape.slice(1);
@@ -200,6 +202,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
+  const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
 
   // The baseline does not change during training: measure it once, log it beside every epoch.
   const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;
@@ -212,7 +215,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
 
   let last: Record<string, number> = {};
   try {
-    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps; epoch++) {
+    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
       const ep = new EpochProgress(state, epoch, o.loss.names.length + 1, o.log);
       const sums = ep.sums;
       o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
@@ -222,7 +225,8 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
           await checkpoints.keep(ep);
           throw new TrainingAborted();
         }
-        if (state.step >= totalSteps) break;
+        if (state.step >= totalSteps || rule.stopped) break;
+        const t0 = performance.now();
         const rate = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
         setLearningRate(opt, rate);
         const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
@@ -234,6 +238,7 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
         for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * b.n;
         ep.trained(b.n);
         state.step++;
+        rule.stepped(b.n, (performance.now() - t0) / 1000, epoch);
         if (state.step % s.logEvery === 0) {
           emit('train_step_loss', c[0]!, state.step);
           for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
@@ -251,25 +256,30 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
         ...Object.fromEntries(o.loss.names.map((name, i) => [`train_loss_${name}`, sums[i + 1]! / seen])),
         epoch_time_s: secs,
         samples_per_s: seen / secs,
+        train_ms_per_step: (1000 * secs) / Math.max(1, Math.ceil(seen / s.batchSize)),
       };
-      const final = e1 >= epochs || state.step >= totalSteps;
-      if (o.val && (e1 % evalEvery === 0 || final)) {
+      let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
+      if (o.val && (e1 % evalEvery === 0 || final || s.stop)) {
         last = { ...last, ...srMetrics('val', await evaluateSr(o.model, o.loss, o.val, s.batchSize)), ...srMetrics('val', baseline!, '_bicubic') };
       }
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
       state.epoch = e1;
+      if (await rule.epochEnd(e1, last, o.model)) final = true;
       const shown = Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_psnr|val_psnr_bicubic|val_ssim)$/.test(k));
       o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s)`);
       await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
     }
-    if (tri && state.step % tri.every !== 0) await writeTriptych(state.step);
   } finally {
     opt.dispose();
   }
+  const stop = await rule.finish(state.epoch, o.model);
+  if (s.stop || s.budget) o.log?.info(`train: ${stop.message}`);
+  // After a restore the last triptych shows the weights the run keeps.
+  if (tri && (stop.restored || state.step % tri.every !== 0)) await writeTriptych(state.step);
   if (Object.keys(last).length === 0) {
     for (const [k, points] of Object.entries(state.history)) if (points.length && points[points.length - 1]![0] === state.epoch) last[k] = points[points.length - 1]![1];
   }
-  return { resumedFrom, epochs: state.epoch, steps: state.step, last, baseline, history: state.history };
+  return { resumedFrom, epochs: state.epoch, steps: state.step, last, baseline, history: state.history, stop };
 }
 
 /** Writes a PNG under `dir` as `step_<000123>.png` and returns its path. */

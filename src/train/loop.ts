@@ -12,6 +12,7 @@ import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
 import type { CompositeLoss, LossBatch } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
+import { StopRule, type StopSummary } from './stop-rule.js';
 
 /** A labelled array on disk: images (uint8, normalised on the fly) or activations (float32). */
 export interface LabelledArrays {
@@ -31,7 +32,7 @@ export interface FitOptions {
   /** Per-class target vectors [K, D] for embedding training (cosine/mse targets, nearest-target accuracy). */
   classTargets?: tf.Tensor2D | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes'>>;
+    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -56,6 +57,8 @@ export interface FitResult {
   /** Metrics of the last epoch. */
   last: Record<string, number>;
   history: CheckpointState['history'];
+  /** How training ended (epoch limit, early stop, budget) and which weights the model holds. */
+  stop: StopSummary;
 }
 
 export interface EvalResult {
@@ -121,7 +124,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const evalEvery = o.evalEvery ?? 1;
   const n = o.train.x.shape[0]!;
   const stepsPerEpoch = Math.ceil(n / s.batchSize);
-  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : s.epochs;
+  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : StopRule.epochLimit(s.epochs, s.stop);
   const totalSteps = s.steps ?? epochs * stepsPerEpoch;
   const opt = makeOptimizer(s);
   const vars = o.trainable ?? o.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
@@ -130,10 +133,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
+  const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
 
   let last: Record<string, number> = {};
   try {
-    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps; epoch++) {
+    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
       const ep = new EpochProgress(state, epoch, o.loss.names.length + 2, o.log);
       const sums = ep.sums;
       o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
@@ -143,7 +147,8 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           await checkpoints.keep(ep);
           throw new TrainingAborted();
         }
-        if (state.step >= totalSteps) break;
+        if (state.step >= totalSteps || rule.stopped) break;
+        const t0 = performance.now();
         const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
         setLearningRate(opt, lr);
         setNoiseStep(state.step);
@@ -166,6 +171,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * (i < o.loss.names.length ? b.n : 1);
         ep.trained(b.n);
         state.step++;
+        rule.stepped(b.n, (performance.now() - t0) / 1000, epoch);
         if (state.step % s.logEvery === 0) {
           emit('train_step_loss', c[0]!, state.step);
           for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
@@ -183,13 +189,17 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         train_accuracy: sums[o.loss.names.length + 1]! / seen,
         epoch_time_s: secs,
         samples_per_s: seen / secs,
+        // Per step, so arms with other batch counts compare: the cost of one optimizer step.
+        train_ms_per_step: (1000 * secs) / Math.max(1, Math.ceil(seen / s.batchSize)),
       };
-      const final = e1 >= epochs || state.step >= totalSteps;
-      if (o.val && (e1 % evalEvery === 0 || final)) {
+      let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
+      // Early stopping needs its metric every epoch, whatever evaluate.every says.
+      if (o.val && (e1 % evalEvery === 0 || final || s.stop)) {
         last = { ...last, ...evalMetrics('val', await evaluateArrays(o.model, o.loss, o.val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK) };
       }
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
       state.epoch = e1;
+      if (await rule.epochEnd(e1, last, o.model)) final = true;
       o.progress?.done(`epoch ${e1}/${epochs}: ${Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_accuracy)$/.test(k)).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(seen / secs).toFixed(0)} samples/s)`);
       await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
       o.onEpochEnd?.(e1, last);
@@ -197,9 +207,11 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   } finally {
     opt.dispose();
   }
+  const stop = await rule.finish(state.epoch, o.model);
+  if (s.stop || s.budget) o.log?.info(`train: ${stop.message}`);
   // A rerun of a finished run trains nothing: report the recorded last epoch.
   if (Object.keys(last).length === 0) {
     for (const [k, points] of Object.entries(state.history)) if (points.length && points[points.length - 1]![0] === state.epoch) last[k] = points[points.length - 1]![1];
   }
-  return { resumedFrom, epochs: state.epoch, steps: state.step, last, history: state.history };
+  return { resumedFrom, epochs: state.epoch, steps: state.step, last, history: state.history, stop };
 }

@@ -16,6 +16,7 @@ import { fit, type LabelledArrays } from './loop.js';
 import { trainResultFields } from './optim.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
 import { classifyLoss, classTargetsTensor, openLabelled, outputSize, readDataInfo } from './setup.js';
+import { recordStop } from './stop-rule.js';
 
 export const TRAIN_VERSION = 1;
 export type TrainMode = 'head' | 'finetune' | 'whole';
@@ -91,6 +92,7 @@ async function run(ctx: StageContext): Promise<void> {
     log: ctx.log,
     signal: ctx.signal,
   });
+  recordStop(ctx.run, r.stop);
   if (r.resumedFrom > 0) ctx.run?.setTag('ablate.train.resumed_from_epoch', String(r.resumedFrom));
   await saveModel(model, join(ctx.out, 'final', mode === 'head' ? 'head' : 'model'));
   if (mode === 'head') {
