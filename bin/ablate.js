@@ -9,9 +9,13 @@ const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 const { uvPoolSize } = require('./uv-pool.cjs');
+const { watchNpmShell } = require('./npm-wrapper.cjs');
 
 // In process.env, so the trials a sweep starts inherit it.
 process.env.UV_THREADPOOL_SIZE = uvPoolSize();
+
+// `npx ablate` / `npm run …` with sh as npm's script shell: see bin/npm-wrapper.cjs.
+watchNpmShell();
 
 const main = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 if (!existsSync(main)) {

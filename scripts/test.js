@@ -24,7 +24,11 @@ if (files.length === 0) {
 }
 // The same libuv pool size as `ablate` itself starts with (bin/uv-pool.cjs).
 const { uvPoolSize } = createRequire(import.meta.url)('../bin/uv-pool.cjs');
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], {
+// One line per file, failures in full (scripts/compact-reporter.js); a --test-reporter given on the
+// command line (`npm test -- --test-reporter=spec`) or ABLATE_TEST_VERBOSE=1 brings back the full stream.
+const extra = process.argv.slice(2);
+const reporter = extra.some((a) => a.startsWith('--test-reporter')) || process.env.ABLATE_TEST_VERBOSE ? [] : ['--test-reporter=./scripts/compact-reporter.js'];
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...reporter, ...extra, ...files], {
   stdio: 'inherit',
   env: { ...process.env, UV_THREADPOOL_SIZE: uvPoolSize() },
 });

@@ -5,6 +5,11 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './kernels/index.js';
 
+// tfjs's console notices ("Hi, looks like you are running TensorFlow.js in Node.js…" when the cpu
+// backend first runs, kernel re-registration warnings) repeat what the backend line below says,
+// with install hints; PROD silences only tfjs's own log/warn calls.
+tf.env().set('PROD', true);
+
 export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
 export type BackendRequest = 'auto' | BackendName;
 export const BACKEND_ORDER: readonly BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
