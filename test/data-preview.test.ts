@@ -78,6 +78,17 @@ test('ablate preview CLI: spec file + overrides, usage errors', async () => {
   assert.ok(files.includes('contact-sheet.png'));
   const one = await sharp(join(out, files.find((f) => f.endsWith('-center.png'))!)).metadata();
   assert.deepEqual([one.width, one.height], [48, 48]);
+  // Without --out: under the tracking store folder (git-ignored), not ./preview.
+  const store = join(tmp, 'store');
+  const cwd = process.cwd();
+  console.log = (m: string) => logs.push(m);
+  try {
+    assert.equal(await run([specFile, `track.uri=${store}`, '--n', '1']), 0);
+  } finally {
+    console.log = orig;
+  }
+  assert.ok((await readdir(join(store, '.preview', 'preview-test'))).includes('contact-sheet.png'));
+  assert.equal(process.cwd(), cwd);
   await assert.rejects(run([]), /expected one spec file/);
   await assert.rejects(run([specFile, '--n', 'zero']), /--n must be a positive integer/);
 });

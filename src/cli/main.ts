@@ -15,6 +15,8 @@ const VERBS: Record<string, Verb> = {
   sweep: { summary: 'launch an ablation sweep (grid, random, variants, seeds), resumable', module: './sweep.js' },
   compare: { summary: 'compare the runs of a sweep: table, plots, report.html', module: './compare.js' },
   preview: { summary: 'write PNGs of preprocessed images and a border/center/squish contact sheet', module: './preview.js' },
+  predict: { summary: "apply a trained run (or a sweep's best) to image files and folders: classes, probabilities, CSV", module: './predict.js' },
+  export: { summary: 'write a trained run as a TF.js model plus preprocess.json, to serve it elsewhere', module: './export.js' },
   ls: { summary: 'list experiments and runs, newest first', module: './ls.js' },
   sync: { summary: 'upload runs kept locally while an MLflow server was unreachable', module: './sync.js' },
   schema: { summary: 'write schemas/*.schema.json (editor completion) and docs/spec-reference.md', module: './schema.js' },

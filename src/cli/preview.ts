@@ -1,4 +1,6 @@
+import { join, relative } from 'node:path';
 import { loadSpec } from '../spec/load.js';
+import { localStoreRoot } from '../track/tracker.js';
 import { EXIT, parseVerbArgs, UsageError } from './args.js';
 
 const HELP = `Usage: ablate preview <spec.yaml> [field.path=value ...] [--n 16] [--out dir]
@@ -10,7 +12,8 @@ side. Overrides work as in \`ablate run\`, e.g.
 
 Options:
   --n <count>   images to write (default 16)
-  --out <dir>   output folder (default preview/)
+  --out <dir>   output folder (default runs/.preview/<spec name>/, inside the tracking store
+                folder, which .gitignore already covers)
 Exit codes: 0 written, 1 failed, 2 invalid spec or usage.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -23,13 +26,15 @@ export async function run(argv: string[]): Promise<number> {
   const n = args.values.n === undefined ? 16 : Number(args.values.n);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--n must be a positive integer, got "${args.values.n}"`);
   const { spec } = loadSpec(args.positionals[0]!, args.overrides);
-  const out = args.values.out ?? 'preview';
+  // Not ./preview: a folder in the working tree that git would offer to commit. The local store
+  // (runs/ or track.uri) is ignored already and holds ablate's other outputs (.reports too).
+  const out = args.values.out ?? join(localStoreRoot(spec.track.uri), '.preview', spec.name.replace(/[^\w.-]+/g, '_'));
   // sharp loads only now, so `ablate preview --help` stays fast.
   const { preview } = await import('../data/preview.js');
   try {
     const r = await preview(spec, { n, out });
     for (const s of r.skipped) console.error(`skipped ${s.file}: ${s.reason}`);
-    console.log(`wrote ${r.images.length} images (${spec.preprocess.crop}, ${Array.isArray(spec.preprocess.size) ? spec.preprocess.size[0] : spec.preprocess.size}px) and ${r.sheet} to ${out}/`);
+    console.log(`wrote ${r.images.length} images (${spec.preprocess.crop}, ${Array.isArray(spec.preprocess.size) ? spec.preprocess.size[0] : spec.preprocess.size}px) and ${r.sheet} to ${relative(process.cwd(), out) || '.'}/`);
     return r.images.length > 0 ? EXIT.ok : EXIT.failed;
   } catch (e) {
     console.error(`ablate preview: ${(e as Error).message}`);
