@@ -3,7 +3,7 @@
 // lines for a green run and buried the one failure; passing files' output (tfjs's banner, stage
 // logs) is noise, a failing file's output is evidence, so only the latter is shown.
 // ABLATE_TEST_VERBOSE=1 or `npm test -- --test-reporter=spec` gives node's own reporter instead.
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { inspect } from 'node:util';
 
 const rel = (f) => (f ? relative(process.cwd(), f) : '(runner)');
@@ -19,10 +19,13 @@ function describeError(err) {
   return inspect(inner, { depth: 6, colors: false });
 }
 
+const isFile = (d) => Boolean(d.file) && d.nesting === 0 && resolve(d.name) === resolve(d.file);
+
 export default async function* compact(source) {
   const files = new Map();
+  // Events name a file as given on the command line or as an absolute path: one key for both.
   const get = (f) => {
-    const k = f ?? '';
+    const k = f ? resolve(f) : '';
     if (!files.has(k)) files.set(k, fileState());
     return files.get(k);
   };
@@ -64,7 +67,7 @@ export default async function* compact(source) {
         break;
       case 'test:pass':
       case 'test:fail': {
-        if (d.file && d.name === d.file && d.nesting === 0) break; // the file itself: see test:complete
+        if (isFile(d)) break; // the file itself: see test:complete
         const s = get(d.file);
         if (d.details?.type === 'suite' && e.type === 'test:pass') break; // count the tests, not their describe()
         const path = [...s.stack.slice(0, d.nesting), d.name].join(' › ');
@@ -78,7 +81,7 @@ export default async function* compact(source) {
         break;
       }
       case 'test:complete':
-        if (d.file && d.name === d.file && d.nesting === 0) yield* finish(d.file, get(d.file), d.details?.duration_ms, d.details?.passed === false ? d.details.error : undefined);
+        if (isFile(d)) yield* finish(resolve(d.file), get(d.file), d.details?.duration_ms, d.details?.passed === false ? d.details.error : undefined);
         break;
       default:
         break;

@@ -45,7 +45,7 @@ async function run(ctx: StageContext): Promise<void> {
   const loss = await classifyLoss(spec);
   const k = spec.evaluate.topK;
   const r = await evaluateArrays(model, loss, val, { batchSize: spec.train.batchSize, topK: k, classTargets: targets });
-  const metrics: Record<string, number> = evalMetrics('eval', r, k);
+  const metrics: Record<string, number> = evalMetrics('eval', r, k, info.classes.length);
   if (spec.evaluate.nearest) {
     if (!targets) throw new Error('evaluate.nearest needs dataset.targets (the model must predict vectors)');
     const { pred, labels, dim } = await predictAll(model, val, spec.train.batchSize);

@@ -104,9 +104,12 @@ export async function evaluateArrays(model: tf.LayersModel, loss: CompositeLoss,
   };
 }
 
-/** Flattens an evaluation into metric names: `<prefix>_loss`, `<prefix>_loss_<term>`, `<prefix>_accuracy`, `<prefix>_top<k>`. */
-export function evalMetrics(prefix: string, r: EvalResult, k: number): Record<string, number> {
-  const m: Record<string, number> = { [`${prefix}_loss`]: r.loss, [`${prefix}_accuracy`]: r.accuracy, [`${prefix}_top${k}`]: r.topK };
+/**
+ * Flattens an evaluation into metric names: `<prefix>_loss`, `<prefix>_loss_<term>`, `<prefix>_accuracy`,
+ * and `<prefix>_top<k>` only when k < classes (top-5 of 2 classes is 1.0 by construction).
+ */
+export function evalMetrics(prefix: string, r: EvalResult, k: number, classes = Number.POSITIVE_INFINITY): Record<string, number> {
+  const m: Record<string, number> = { [`${prefix}_loss`]: r.loss, [`${prefix}_accuracy`]: r.accuracy, ...(k < classes ? { [`${prefix}_top${k}`]: r.topK } : {}) };
   for (const [t, v] of Object.entries(r.terms)) m[`${prefix}_loss_${t}`] = v;
   return m;
 }
@@ -132,6 +135,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
+  const classes = o.classTargets ? o.classTargets.shape[0] : (o.model.outputs[0]!.shape.at(-1) ?? Number.POSITIVE_INFINITY);
   const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
   const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
 
@@ -141,8 +145,14 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       const ep = new EpochProgress(state, epoch, o.loss.names.length + 2, o.log);
       const sums = ep.sums;
       o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
+      // Each batch's progress tick is sent when the next batch starts, and the epoch's last one
+      // after validation: a sweep's log line at "epoch 12/12 100%" then carries epoch 12's own
+      // val metric, not epoch 11's.
+      let tick: [number, string] | undefined;
       for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
         if (ep.skipping()) continue;
+        if (tick) o.progress?.tick(...tick);
+        tick = undefined;
         if (o.signal?.aborted) {
           await checkpoints.keep(ep);
           throw new TrainingAborted();
@@ -178,7 +188,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
           emit('lr', lr, state.step);
         }
         await checkpoints.keepIfDue(ep);
-        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(0)} samples/s`);
+        tick = [b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(0)} samples/s`];
       }
       const secs = ep.seconds();
       const seen = ep.seen;
@@ -195,9 +205,10 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
       // Early stopping needs its metric every epoch, whatever evaluate.every says.
       if (o.val && (e1 % evalEvery === 0 || final || s.stop)) {
-        last = { ...last, ...evalMetrics('val', await evaluateArrays(o.model, o.loss, o.val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK) };
+        last = { ...last, ...evalMetrics('val', await evaluateArrays(o.model, o.loss, o.val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK, classes) };
       }
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
+      if (tick) o.progress?.tick(...tick);
       state.epoch = e1;
       if (await rule.epochEnd(e1, last, o.model)) final = true;
       o.progress?.done(`epoch ${e1}/${epochs}: ${Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_accuracy)$/.test(k)).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(seen / secs).toFixed(0)} samples/s)`);
