@@ -93,6 +93,43 @@ describe('ablate ls / sync', () => {
     assert.equal(parsed.find((e) => e.name === 'crop-ablation')!.runs.length, 1);
   });
 
+  it('ls: a trial interrupted and resumed is one row (its latest run); --all shows the history', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ablate-cli-'));
+    dirs.push(cwd);
+    const tracker = openTracker({ cwd, env: {}, log: () => {} });
+    const trial = async (crop: string, status: 'FINISHED' | 'KILLED') => {
+      const run = await tracker.startRun({
+        experiment: 'resumed',
+        runName: `crop=${crop}`,
+        params: { 'preprocess.crop': crop },
+        tags: ablateTags({ specHash: `hash-${crop}`, sweep: { id: 's9', axes: { 'preprocess.crop': crop } } }),
+      });
+      await run.end(status);
+      await new Promise((r) => setTimeout(r, 5));
+      return run.id;
+    };
+    const k1 = await trial('border', 'KILLED');
+    const k2 = await trial('border', 'KILLED');
+    const fin = await trial('border', 'FINISHED');
+    const center = await trial('center', 'FINISHED');
+    const r = await capture(() => ls(['resumed', '--store', tracker.localRoot]));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^resumed \(experiment \d+, 2 trials, 4 runs\)/);
+    assert.match(r.out, /RUN\s+NAME\s+STATUS\s+RUNS/);
+    const rows = r.out.split('\n').filter((l) => /^ {2}[0-9a-f]{8} /.test(l));
+    assert.deepEqual(rows.map((l) => l.slice(2, 10)), [center, fin].map((id) => id.slice(0, 8)));
+    assert.match(rows[1]!, /crop=border\s+FINISHED\s+3 \(2 KILLED before\)/);
+    assert.match(r.out, /2 earlier runs of these trials not shown \(--all shows them\)/);
+
+    const all = await capture(() => ls(['resumed', '--store', tracker.localRoot, '--all']));
+    const allRows = all.out.split('\n').filter((l) => /^ {2}[0-9a-f]{8} /.test(l));
+    assert.deepEqual(allRows.map((l) => l.slice(2, 10)), [center, fin, k2, k1].map((id) => id.slice(0, 8)));
+    assert.match(allRows[2]!, /↳ crop=border\s+KILLED/);
+    const json = JSON.parse((await capture(() => ls(['resumed', '--store', tracker.localRoot, '--format', 'json']))).out) as { runs: { runId: string; earlierRunIds?: string[] }[] }[];
+    assert.deepEqual(json[0]!.runs.map((x) => x.runId), [center, fin]);
+    assert.deepEqual(json[0]!.runs[1]!.earlierRunIds, [k2, k1]);
+  });
+
   it('ls: unknown experiment fails with the list, bad options are usage errors, a missing store is not an error', async () => {
     const root = await store();
     const r = await capture(() => ls(['nope', '--store', root]));

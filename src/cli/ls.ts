@@ -1,26 +1,32 @@
 // `ablate ls`: what has run, newest first, without opening MLflow: status, duration, the params
-// that differ between the runs shown (the ablation axes) and the final metrics.
+// that differ between the runs shown (the ablation axes) and the final metrics. An interrupted
+// trial that was resumed has several runs with one spec hash; they are one row (the latest run),
+// so 9 trials read as 9 rows however often they were interrupted; --all shows every run.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { listExperiments, listRuns, localStoreRoot, type RunRecord } from '../track/index.js';
+import { listExperiments, listRuns, localStoreRoot, type RunRecord, TAG } from '../track/index.js';
 import { EXIT, parseVerbArgs, UsageError } from './args.js';
 
 const HELP = `Usage: ablate ls [experiment] [options]
 
 Lists the experiments of the local tracking store and their runs, newest first: status, start,
 duration, the params that differ between the runs listed (and sweep axes), and final metrics.
-With an MLflow server as MLFLOW_TRACKING_URI, this lists the local mirror (runs/).
+A trial that was interrupted and resumed (several runs of one spec) is one row, its latest run;
+RUNS says how many runs it took. With an MLflow server as MLFLOW_TRACKING_URI, this lists the
+local mirror (runs/).
 
 Arguments:
   experiment       only this experiment (name or id)
 
 Options:
   --store dir      tracking store folder (default: MLFLOW_TRACKING_URI if a folder, else runs/)
-  --limit n        runs per experiment (default 10 for all experiments, 50 for one; 0 = all)
+  --all            every run, each trial's earlier runs under its latest (↳)
+  --limit n        trials per experiment (default 10 for all experiments, 50 for one; 0 = all)
   --format f       table (default) or json`;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseVerbArgs(argv, { store: { type: 'string' }, limit: { type: 'string' }, format: { type: 'string' } });
+  const args = parseVerbArgs(argv, { store: { type: 'string' }, limit: { type: 'string' }, format: { type: 'string' }, all: { type: 'boolean' } });
+  const showAll = Boolean(args.values.all);
   if (args.help) {
     console.log(HELP);
     return EXIT.ok;
@@ -48,7 +54,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const limit = limitText !== undefined ? Number(limitText) : wanted !== undefined ? 50 : 10;
   const listed = experiments
-    .map((e) => ({ ...e, runs: listRuns(root, e.experimentId, { history: false }) }))
+    .map((e) => {
+      const runs = listRuns(root, e.experimentId, { history: false });
+      return { ...e, runs, trials: trialsOf(runs) };
+    })
     // Empty experiments (the Default one) only clutter the list unless asked for.
     .filter((e) => e.runs.length > 0 || wanted !== undefined)
     .sort((a, b) => newest(b.runs) - newest(a.runs));
@@ -56,7 +65,15 @@ export async function run(argv: string[]): Promise<number> {
     const out = listed.map((e) => ({
       experimentId: e.experimentId,
       name: e.name,
-      runs: (limit ? e.runs.slice(0, limit) : e.runs).map((r) => ({ ...r.info, params: r.params, tags: r.tags, metrics: r.metrics })),
+      runs: (limit ? e.trials.slice(0, limit) : e.trials).flatMap((t) =>
+        (showAll ? [t.latest, ...t.earlier] : [t.latest]).map((r) => ({
+          ...r.info,
+          params: r.params,
+          tags: r.tags,
+          metrics: r.metrics,
+          ...(r === t.latest && t.earlier.length ? { earlierRunIds: t.earlier.map((x) => x.info.runId) } : {}),
+        })),
+      ),
     }));
     console.log(JSON.stringify(out, null, 2));
     return EXIT.ok;
@@ -67,25 +84,31 @@ export async function run(argv: string[]): Promise<number> {
   }
   const now = Date.now();
   for (const e of listed) {
-    const shown = limit ? e.runs.slice(0, limit) : e.runs;
-    console.log(`${e.name} (experiment ${e.experimentId}, ${e.runs.length} run${e.runs.length === 1 ? '' : 's'})`);
+    const trials = limit ? e.trials.slice(0, limit) : e.trials;
+    const shown = trials.flatMap((t) => (showAll ? [t.latest, ...t.earlier] : [t.latest]));
+    const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    console.log(`${e.name} (experiment ${e.experimentId}, ${e.trials.length === e.runs.length ? plural(e.runs.length, 'run') : `${plural(e.trials.length, 'trial')}, ${plural(e.runs.length, 'run')}`})`);
     if (shown.length === 0) {
       console.log('  no runs\n');
       continue;
     }
     const keys = keyParams(shown);
     const metrics = metricNames(shown);
+    const trialOf = new Map(trials.flatMap((t) => [t.latest, ...t.earlier].map((r) => [r, t] as const)));
     const rows = shown.map((r) => [
       r.info.runId.slice(0, 8),
-      r.info.runName,
+      trialOf.get(r)!.latest === r ? r.info.runName : `  ↳ ${r.info.runName}`,
       r.info.status,
+      trialOf.get(r)!.latest === r && trialOf.get(r)!.earlier.length ? runsNote(trialOf.get(r)!) : '',
       formatTime(r.info.startTime),
       formatDuration((r.info.endTime ?? now) - r.info.startTime) + (r.info.endTime === null ? '+' : ''),
       keys.map((k) => `${short(k)}=${value(r, k)}`).join(' '),
       metrics.map((m) => (r.metrics[m] === undefined ? '' : `${m}=${formatNumber(r.metrics[m]!)}`)).join(' '),
     ]);
-    printTable(['RUN', 'NAME', 'STATUS', 'STARTED', 'DURATION', 'PARAMS', 'METRICS'], rows);
-    if (shown.length < e.runs.length) console.log(`  … ${e.runs.length - shown.length} older (--limit 0 shows all)`);
+    printTable(['RUN', 'NAME', 'STATUS', 'RUNS', 'STARTED', 'DURATION', 'PARAMS', 'METRICS'], rows);
+    if (trials.length < e.trials.length) console.log(`  … ${e.trials.length - trials.length} older (--limit 0 shows all)`);
+    const hidden = showAll ? 0 : trials.reduce((n, t) => n + t.earlier.length, 0);
+    if (hidden) console.log(`  ${plural(hidden, 'earlier run')} of these trials not shown (--all shows them)`);
     console.log('');
   }
   return EXIT.ok;
@@ -93,6 +116,29 @@ export async function run(argv: string[]): Promise<number> {
 
 function storeRoot(flag: string | undefined): string {
   return flag ? resolve(flag) : localStoreRoot(undefined);
+}
+
+interface Trial {
+  latest: RunRecord;
+  /** The trial's earlier runs (interrupted, then resumed by a later one), newest first. */
+  earlier: RunRecord[];
+}
+
+/** Runs of one spec (within one sweep) are one trial tried more than once; newest trial first. */
+export function trialsOf(runs: RunRecord[]): Trial[] {
+  const byKey = new Map<string, RunRecord[]>();
+  for (const r of [...runs].sort((a, b) => b.info.startTime - a.info.startTime)) {
+    const hash = r.tags[TAG.specHash];
+    const k = hash ? `${hash} ${r.tags[TAG.sweepId] ?? ''}` : r.info.runId;
+    byKey.set(k, [...(byKey.get(k) ?? []), r]);
+  }
+  return [...byKey.values()].map(([latest, ...earlier]) => ({ latest: latest!, earlier }));
+}
+
+function runsNote(t: Trial): string {
+  const counts = new Map<string, number>();
+  for (const r of t.earlier) counts.set(r.info.status, (counts.get(r.info.status) ?? 0) + 1);
+  return `${t.earlier.length + 1} (${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')} before)`;
 }
 
 const newest = (runs: RunRecord[]) => runs.reduce((m, r) => Math.max(m, r.info.startTime), 0);
