@@ -40,6 +40,45 @@ function hint(message: string): string {
   return '';
 }
 
+const indentOf = (line: string) => line.length - line.trimStart().length;
+const blank = (line: string) => line.trim() === '' || line.trimStart().startsWith('#');
+
+/**
+ * yaml places an indentation error at column 1 (BAD_INDENT: the start of the line) or at the
+ * value before an over-indented key (the key then reads as a multi-line continuation): point at
+ * the first character of the misplaced key instead, and say which column its siblings use.
+ */
+export function indentationIssue(text: string, code: string, message: string, line: number): { line: number; col: number; message: string } | undefined {
+  const all = text.split(/\r?\n/);
+  const prevKey = (from: number) => {
+    for (let i = from - 1; i >= 0; i--) if (!blank(all[i]!)) return i;
+    return -1;
+  };
+  if (code === 'BAD_INDENT' && /All mapping items must start at the same column/.test(message)) {
+    const here = all[line - 1];
+    const p = prevKey(line - 1);
+    if (here === undefined || p < 0) return undefined;
+    const col = indentOf(here) + 1;
+    const before = indentOf(all[p]!) + 1;
+    return { line, col, message: `YAML syntax error: bad indentation: this line starts at column ${col}, the line before at column ${before}; keys of one mapping must start at the same column` };
+  }
+  if (code === 'BLOCK_AS_IMPLICIT_KEY' || code === 'MULTILINE_IMPLICIT_KEY') {
+    // `epochs: 3` followed by a deeper `batchSize: 16`: the deeper line is the mistake.
+    const key = all[line - 1];
+    let n = line;
+    while (n < all.length && blank(all[n]!)) n++;
+    const next = all[n];
+    if (key === undefined || next === undefined || !/^\s*[\w.-]+\s*:/.test(next) || !/:\s*\S/.test(key) || indentOf(next) <= indentOf(key)) return undefined;
+    const col = indentOf(next) + 1;
+    return {
+      line: n + 1,
+      col,
+      message: `YAML syntax error: bad indentation: this key starts at column ${col}, deeper than "${key.trim().split(':')[0]}" (column ${indentOf(key) + 1}), which already has a value; align it with its siblings`,
+    };
+  }
+  return undefined;
+}
+
 /** Parse a YAML file; syntax errors come back as located issues, never as exceptions. */
 export function readYamlLayer(file: string, displayName = file): { layer?: FileLayer; issues: SpecIssue[] } {
   let text: string;
@@ -52,11 +91,18 @@ export function readYamlLayer(file: string, displayName = file): { layer?: FileL
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const issues: SpecIssue[] = doc.errors.map((err) => {
+  const issues: SpecIssue[] = [];
+  for (const err of doc.errors) {
     const pos = lines.linePos(err.pos[0]);
+    const indent = indentationIssue(text, err.code, err.message, pos.line);
+    if (indent) {
+      // One issue per misindented line (yaml reports an over-indented key twice).
+      if (!issues.some((i) => i.line === indent.line && i.col === indent.col)) issues.push({ file: displayName, path: '', ...indent });
+      continue;
+    }
     const msg = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    return { file: displayName, line: pos.line, col: pos.col, path: '', message: `YAML syntax error: ${msg}${hint(msg)}` };
-  });
+    issues.push({ file: displayName, line: pos.line, col: pos.col, path: '', message: `YAML syntax error: ${msg}${hint(msg)}` });
+  }
   if (issues.length > 0) return { issues };
   const data = doc.toJS({ maxAliasCount: 100 }) ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {

@@ -48,6 +48,19 @@ function tidy(message: string): string {
   return message.replace(/^Invalid input: /, '').replace(/^Too (small|big): /, '').replace(/^Invalid (string|option): /, '');
 }
 
+/**
+ * A field of that name one level down (`model.width` → `model.base.width`) or one level up
+ * (`model.base.cut` → `model.cut`): the usual mistake of putting a key under the wrong parent.
+ */
+export function levelHint(schema: z.ZodType, parent: readonly string[], key: string): string {
+  const found: string[] = [];
+  for (const child of [...new Set(schemasAt(schema, parent).flatMap(fieldNames))]) {
+    if (schemasAt(schema, [...parent, child]).flatMap(fieldNames).includes(key)) found.push([...parent, child, key].join('.'));
+  }
+  if (parent.length > 0 && schemasAt(schema, parent.slice(0, -1)).flatMap(fieldNames).includes(key)) found.push([...parent.slice(0, -1), key].join('.'));
+  return found.length ? `; did you mean ${found.join(' or ')}?` : '';
+}
+
 export function toSpecIssues(schema: z.ZodType, error: z.ZodError, data: unknown, layers: readonly Layer[]): SpecIssue[] {
   const out: SpecIssue[] = [];
   const push = (path: readonly PropertyKey[], message: string, wantKey = false) =>
@@ -58,7 +71,7 @@ export function toSpecIssues(schema: z.ZodType, error: z.ZodError, data: unknown
     switch (issue.code) {
       case 'unrecognized_keys': {
         const names = schemasAt(schema, path.map(String)).flatMap(fieldNames);
-        for (const key of issue.keys) push([...path, key], `unknown field${suggestion(key, names)}`, true);
+        for (const key of issue.keys) push([...path, key], `unknown field${suggestion(key, names) || levelHint(schema, path.map(String), key)}`, true);
         break;
       }
       case 'invalid_value': {
