@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 const rel = (f) => (f ? relative(process.cwd(), f) : '(runner)');
 
 function fileState() {
-  return { pass: 0, fail: 0, skip: [], todo: 0, failures: [], output: [], stack: [], done: false };
+  return { pass: 0, fail: 0, skip: [], todo: 0, failures: [], output: [], stack: [], done: false, reported: false, complete: undefined };
 }
 
 /** An assertion's own error, not the runner's wrapper around it. */
@@ -62,9 +62,16 @@ export default async function* compact(source) {
       case 'test:stderr':
         get(d.file).output.push(d.message);
         break;
-      case 'test:start':
-        get(d.file).stack[d.nesting] = d.name;
+      case 'test:start': {
+        // A file's results are reported after its completion event, one file at a time: once
+        // another file's tests start reporting, every earlier file that completed is whole.
+        const here = d.file ? resolve(d.file) : '';
+        for (const [f, st] of files) if (f && f !== here && st.reported && st.complete && !st.done) yield* finish(f, st, st.complete.ms, st.complete.error);
+        const s = get(d.file);
+        s.reported = true;
+        s.stack[d.nesting] = d.name;
         break;
+      }
       case 'test:pass':
       case 'test:fail': {
         if (isFile(d)) break; // the file itself: see test:complete
@@ -81,14 +88,13 @@ export default async function* compact(source) {
         break;
       }
       case 'test:complete':
-        if (isFile(d)) yield* finish(resolve(d.file), get(d.file), d.details?.duration_ms, d.details?.passed === false ? d.details.error : undefined);
+        if (isFile(d)) get(d.file).complete = { ms: d.details?.duration_ms, error: d.details?.passed === false ? d.details.error : undefined };
         break;
       default:
         break;
     }
   }
-  // Files that never reported completion (a runner without per-file events).
-  for (const [file, s] of files) if (file) yield* finish(file, s, undefined, undefined);
+  for (const [file, s] of files) if (file) yield* finish(file, s, s.complete?.ms, s.complete?.error);
   for (const file of totals.failedFiles) yield* details(file);
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   yield `\n${totals.fail || totals.failedFiles.length ? 'FAILED' : 'passed'}: ${totals.pass} passed, ${totals.fail} failed, ${totals.skip} skipped in ${totals.files} files, ${secs} s\n`;

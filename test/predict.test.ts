@@ -98,4 +98,15 @@ test('predict reproduces the recorded validation accuracy; --best, bad files, ex
   const model = await loadModel(exp);
   assert.deepEqual(model.outputs[0]!.shape, [null, ingest.classes.length]);
   model.dispose();
+
+  // The report of this real sweep: the setup block's counts and the example strip read back
+  // from the real preprocess output (the Chromium end-to-end test renders a fake one).
+  const c = await runChild([bin, 'compare', sweep.result!.id, '--store', store, '--out', join(dir, 'report'), '--no-png']);
+  assert.equal(c.code, 0, c.err);
+  const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
+  assert.match(html, new RegExp(`<th>dataset</th><td>shapes \\(generated, docs/datasets.md\\): 72 images, ${ingest.splits.train.length} train / ${val.length} validation`));
+  assert.match(html, /<th>seeds<\/th><td>0, 1<\/td>/);
+  const strip = /<figure class="strip" data-group="[^"]*"><figcaption>[^<]*<small>16×16×3<\/small><\/figcaption><img src="data:image\/png;base64,([^"]+)"/.exec(html);
+  assert.ok(strip, 'one strip of 16×16 RGB inputs');
+  assert.ok(Buffer.from(strip[1]!, 'base64').length > 1000);
 });

@@ -22,7 +22,7 @@ describe('ablate compare end to end', () => {
     const r = spawnSync(
       process.execPath,
       [join(root, 'test', 'fixtures', 'sweep-driver.mjs'), join(root, 'test', 'fixtures', 'sweep-basic', 'grid.sweep.yaml'), `track.uri=${store}`, `cache.dir=${join(dir, 'cache')}`],
-      { env: { ...process.env, FAKE_STEPS: '8', FAKE_STEP_MS: '5', FAKE_FAIL_RUN: 'crop=squish,seed=2', DRIVER_JOBS: '2' }, encoding: 'utf8' },
+      { env: { ...process.env, FAKE_STEPS: '8', FAKE_STEP_MS: '5', FAKE_FAIL_RUN: 'crop=squish,seed=2', DRIVER_JOBS: '2', FAKE_PREPROCESS: '1' }, encoding: 'utf8' },
     );
     // Failing trials make the sweep exit 1; the rest of the sweep still ran.
     assert.equal(r.status, 1, r.stderr);
@@ -113,6 +113,38 @@ describe('ablate compare end to end', () => {
       const diff = await first.locator('table').innerText();
       assert.match(diff, /preprocess\.crop\s+center\s+border/);
       assert.equal(await page.locator('#failures li').count(), 1);
+
+      // The setup block comes first and states what was compared.
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+      const setup = await page.locator('#setup').innerText();
+      const top = await page.evaluate(() => [...document.querySelectorAll('h2')].map((h) => h.textContent));
+      assert.equal(top[0], 'Setup', `first section: ${top.join(', ')}`);
+      for (const [label, value] of [
+        ['dataset', /shapes .*: 18 images, 12 train \/ 6 validation/],
+        ['model', /convnet/],
+        ['budget', /\d+ epochs × batch \d+/],
+        ['seeds', /0, 1, 2 \(3 trials per arm\)/],
+        ['backend', /fake-trial/],
+        ['ablate version', /0\.0\.0-fake/],
+        ['what varied', /preprocess\.crop: border, center, squish/],
+      ] as const) {
+        assert.match(setup, new RegExp(`${label}\\s+${value.source}`), `setup row ${label}:\n${setup}`);
+      }
+      // One strip per arm, the same five validation images in each (squish lost image 1), drawn.
+      const strips = page.locator('#examples figure.strip');
+      assert.equal(await strips.count(), 3);
+      assert.deepEqual(await strips.evaluateAll((fs) => fs.map((f) => f.getAttribute('data-group'))), ['border', 'center', 'squish']);
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+      assert.match(await page.locator('#examples p.note').first().innerText(), /same 5 validation images.*a\/0\.jpg \(a\), a\/2\.jpg \(a\), b\/3\.jpg \(b\), a\/4\.jpg \(a\), b\/5\.jpg \(b\)/);
+      const drawn = await page.locator('#examples img').evaluateAll((imgs) => imgs.map((i) => [(i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).naturalHeight]));
+      assert.deepEqual(drawn, [[496, 96], [496, 96], [496, 96]]);
+      // The caption's ★ is on the best row; the learning-curve legend shows the line colours.
+      const star = await page.evaluate(() => getComputedStyle(document.querySelector('#results tr.best td')!, '::before').content);
+      assert.equal(star, '"★ "');
+      const legend = await page.locator('#plot-curves svg .role-legend-symbol path').evaluateAll((ps) => ps.map((p) => p.getAttribute('fill-opacity') ?? p.getAttribute('opacity') ?? '1'));
+      assert.ok(legend.length >= 3 && legend.every((o) => Number(o) === 1), `legend symbols opaque: ${legend.join(',')}`);
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a reader sees
+      assert.match(await page.locator('#plot-curves svg').innerText(), /epoch/);
       await page.screenshot({ path: join(out, 'report-screenshot.png'), fullPage: true });
     } finally {
       await browser.close();

@@ -219,6 +219,11 @@ describe('buildSweep', () => {
     assert.notEqual(b.id, a.id);
     // A trial of the sweep hashes as the same spec given as overrides.
     assert.deepEqual(b.trials.slice(0, 2).map((t) => t.hash), a.trials.slice(0, 2).map((t) => t.hash));
+    // Where the sweep is recorded and cached does not make it another sweep.
+    const elsewhere = buildSweep(join(fixtures, 'grid.sweep.yaml'), ['track.uri=/tmp/other-store', 'cache.dir=/tmp/other-cache', 'track.experiment=x']);
+    assert.equal(elsewhere.id, a.id);
+    assert.notDeepEqual(elsewhere.trials.map((t) => t.hash), a.trials.map((t) => t.hash));
+    assert.notEqual(buildSweep(join(fixtures, 'grid.sweep.yaml'), ['train.lr=0.02']).id, a.id);
   });
 
   test('every invalid value is reported at once, located in the sweep file', () => {

@@ -7,6 +7,8 @@ import { specDiff } from './diff.js';
 import { reportHtml } from './html.js';
 import { loadComparison, type SweepData } from './load.js';
 import { comparisonPlots, renderPng, renderSvg } from './plots.js';
+import { setupHtml, setupRows } from './setup.js';
+import { exampleStrips } from './strips.js';
 import { csvTable, jsonGroups, markdownTable, type TableContext } from './tables.js';
 
 export interface CompareOptions {
@@ -67,6 +69,8 @@ export async function writeReport(data: SweepData, ctx: TableContext, groups: Gr
       groups,
       plots,
       diffs,
+      setup: setupHtml(setupRows(data)),
+      strips: await exampleStrips(data, groups),
       generated: new Date().toISOString(),
       ...(data.baseSpec === undefined ? { note: 'No sweep manifest: spec diffs are not available for these runs.' } : {}),
     }),

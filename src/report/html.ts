@@ -14,6 +14,9 @@ export interface HtmlInput {
   diffs: { name: string; runId: string; status: string; changes: SpecChange[] }[];
   generated: string;
   note?: string;
+  /** The setup block (report/setup.ts) and the example inputs per arm (report/strips.ts), as HTML. */
+  setup?: string;
+  strips?: string;
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -66,7 +69,8 @@ export function reportHtml(r: HtmlInput): string {
 body{font:14px/1.45 system-ui,-apple-system,"DejaVu Sans",sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#1a1a1a}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
-tr.best td{background:#e8f5e9;font-weight:600}tr.close td{background:#f4faf4}
+tr.best td{background:#e8f5e9;font-weight:600}tr.best td:first-child::before{content:"★ "}
+table.setup th{white-space:nowrap;color:#444;font-weight:600}.strip{margin:.6em 0}.strip img{image-rendering:pixelated;display:block;max-width:100%;height:auto}tr.close td{background:#f4faf4}
 .plots{display:flex;flex-wrap:wrap;gap:1.5em}.plot{margin:0}.plot svg{max-width:100%;height:auto}
 figcaption{color:#555;font-size:.9em}code{font-size:.95em}small{color:#666}.note{color:#555}
 details{margin:.3em 0}table.diff td{font-family:ui-monospace,monospace;font-size:.9em}
@@ -74,11 +78,13 @@ details{margin:.3em 0}table.diff td{font-family:ui-monospace,monospace;font-size
 <h1>${esc(r.title)}</h1>
 <p class="note">${esc(ctx.metric)} (${ctx.goal === 'max' ? 'higher' : 'lower'} is better), mean ± sample std over ${esc(ctx.replicate ? `${ctx.replicate}s` : 'runs')}. ★ best group; a difference within one std of the best is marked as not distinguishable with these seeds. Generated ${esc(r.generated)}.</p>
 ${r.note ? `<p class="note">${esc(r.note)}</p>` : ''}
+${r.setup ?? ''}
 <h2>Results</h2>
 <table id="results"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
 ${rows}
 </tbody></table>
 ${failures.length ? `<h2>Failures</h2><ul id="failures">${failures.map((f) => `<li><b>${esc(f.name)}</b> (${esc(f.status)}, run ${esc(f.runIds.at(-1) ?? '?')}): ${esc((f.error ?? '').split('\n')[0] ?? '')}</li>`).join('')}</ul>` : ''}
+${r.strips ?? ''}
 <h2>Plots</h2>
 <div class="plots">
 ${plots}

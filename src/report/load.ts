@@ -23,6 +23,8 @@ export interface TrialData {
   wallSeconds: number;
   error?: string;
   spec?: unknown;
+  /** Tags of the run that decides the trial (backend, version, stage cache keys). */
+  tags?: Record<string, string>;
 }
 
 export interface SweepData {
@@ -163,6 +165,7 @@ export function stitch(runs: RunRecord[], axes: string[], replicate?: string): T
       metrics: final.metrics,
       history,
       wallSeconds: wall,
+      tags: final.tags,
       ...(final.tags[TAG.error] ? { error: final.tags[TAG.error] } : {}),
       ...(readSpec(final) !== undefined ? { spec: readSpec(final) } : {}),
     });

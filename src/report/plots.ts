@@ -70,6 +70,11 @@ export function metricPlot(groups: readonly Group[], metric: string): Plot {
   };
 }
 
+// The epoch loops record train_ and val_ metrics once per epoch, with the epoch as the step.
+export function stepTitle(metric: string): 'epoch' | 'step' {
+  return /^(pretrain_)?(train|val)_/.test(metric) && !/_step_/.test(metric) ? 'epoch' : 'step';
+}
+
 export function curvePlot(groups: readonly Group[], metric: string): Plot {
   const values = groups.flatMap((g) => g.curve.map((p) => ({ group: g.label, step: p.step, mean: p.mean, lo: p.mean - p.std, hi: p.mean + p.std })));
   const color = { field: 'group', type: 'nominal', title: null, sort: groups.map((g) => g.label), legend: { labelLimit: 300 } };
@@ -78,14 +83,15 @@ export function curvePlot(groups: readonly Group[], metric: string): Plot {
     title: `${metric} learning curves per group (mean, band ±1 std)`,
     spec: {
       $schema: SCHEMA,
-      title: `${metric} by step: mean, band ±1 std over seeds`,
+      title: `${metric} by ${stepTitle(metric)}: mean, band ±1 std over seeds`,
       width: WIDTH,
       height: 260,
       data: { values },
       layer: [
         {
           mark: { type: 'area', opacity: 0.2 },
-          encoding: { x: { field: 'step', type: 'quantitative', title: 'step', axis: { format: 'd', tickMinStep: 1 } }, y: { field: 'lo', type: 'quantitative', title: metric, scale: { zero: false } }, y2: { field: 'hi' }, color },
+          // The legend comes from the lines: the bands' pale fill is not the colour to look for.
+          encoding: { x: { field: 'step', type: 'quantitative', title: stepTitle(metric), axis: { format: 'd', tickMinStep: 1 } }, y: { field: 'lo', type: 'quantitative', title: metric, scale: { zero: false } }, y2: { field: 'hi' }, color: { ...color, legend: null } },
         },
         {
           mark: { type: 'line', point: values.length < 60 },

@@ -6,7 +6,7 @@ import { type LoadedSpec, type LoadedSweep, loadSweep, resolveSpec } from '../sp
 import { shortHash } from '../spec/hash.js';
 import { SpecError, type SpecIssue } from '../spec/issues.js';
 import { locate, readYamlLayer } from '../spec/index.js';
-import type { SweepSpec } from '../spec/schema.js';
+import type { ExperimentSpec, SweepSpec } from '../spec/schema.js';
 import { parseCliSweepArgs } from './cli-axes.js';
 import { type AxisInfo, expandSweep, type TrialOverride, type TrialPlan } from './expand.js';
 
@@ -34,6 +34,15 @@ export interface BuiltSweep {
 
 export function sweepName(sweep: SweepSpec, file: string): string {
   return sweep.name ?? basename(file).replace(/\.sweep\.ya?ml$|\.ya?ml$/, '');
+}
+
+/**
+ * What defines a trial for the sweep id: its resolved spec without `track` and `cache`, which say
+ * where it is recorded and cached, not what runs; the same sweep in two stores gets one id.
+ */
+export function trialIdentity(spec: ExperimentSpec): string {
+  const { track: _track, cache: _cache, ...defining } = spec;
+  return shortHash(defining);
 }
 
 /** The id depends only on what will run, so rerunning the same command resumes the same sweep. */
@@ -87,7 +96,7 @@ export function buildFromLoaded(loaded: LoadedSweep, cliArgs: readonly string[])
   }
   const name = sweepName(sweep, loaded.file);
   return {
-    id: sweepId(name, unique.map((t) => t.hash)),
+    id: sweepId(name, unique.map((t) => trialIdentity(t.spec))),
     name,
     file: loaded.file,
     sweep,
