@@ -77,7 +77,15 @@ export function stepTitle(metric: string): 'epoch' | 'step' {
 
 export function curvePlot(groups: readonly Group[], metric: string): Plot {
   const values = groups.flatMap((g) => g.curve.map((p) => ({ group: g.label, step: p.step, mean: p.mean, lo: p.mean - p.std, hi: p.mean + p.std })));
-  const color = { field: 'group', type: 'nominal', title: null, sort: groups.map((g) => g.label), legend: { labelLimit: 300 } };
+  // The legend draws the lines' colour at full strength: by default it takes the bands' pale
+  // 0.2-opacity fill, which is not the colour to look for in the plot.
+  const color = {
+    field: 'group',
+    type: 'nominal',
+    title: null,
+    sort: groups.map((g) => g.label),
+    legend: { labelLimit: 300, symbolType: 'stroke', symbolOpacity: 1, symbolStrokeWidth: 2.5, symbolFillColor: null },
+  };
   return {
     name: 'curves',
     title: `${metric} learning curves per group (mean, band ±1 std)`,
@@ -90,8 +98,7 @@ export function curvePlot(groups: readonly Group[], metric: string): Plot {
       layer: [
         {
           mark: { type: 'area', opacity: 0.2 },
-          // The legend comes from the lines: the bands' pale fill is not the colour to look for.
-          encoding: { x: { field: 'step', type: 'quantitative', title: stepTitle(metric), axis: { format: 'd', tickMinStep: 1 } }, y: { field: 'lo', type: 'quantitative', title: metric, scale: { zero: false } }, y2: { field: 'hi' }, color: { ...color, legend: null } },
+          encoding: { x: { field: 'step', type: 'quantitative', title: stepTitle(metric), axis: { format: 'd', tickMinStep: 1 } }, y: { field: 'lo', type: 'quantitative', title: metric, scale: { zero: false } }, y2: { field: 'hi' }, color },
         },
         {
           mark: { type: 'line', point: values.length < 60 },

@@ -48,7 +48,7 @@ function modelText(spec: ExperimentSpec): string {
 
 function budgetText(spec: ExperimentSpec): string {
   const t = spec.train as ExperimentSpec['train'] & { stop?: Record<string, unknown>; budget?: { seconds?: number; samples?: number } };
-  const length = t.steps !== undefined ? `${t.steps} steps` : `${t.epochs} epochs`;
+  const length = t.steps !== undefined ? `${t.steps} step${t.steps === 1 ? '' : 's'}` : `${t.epochs} epoch${t.epochs === 1 ? '' : 's'}`;
   const parts = [`${length} × batch ${t.batchSize}, ${t.optimizer} lr ${t.lr}`];
   if (t.stop) parts.push(`early stop on ${String(t.stop.metric)} (${String(t.stop.mode)}, patience ${String(t.stop.patience)}${t.stop.maxEpochs !== undefined ? `, at most ${String(t.stop.maxEpochs)} epochs` : ''})`);
   if (t.budget) parts.push(`budget ${[t.budget.samples !== undefined ? `${t.budget.samples} samples` : '', t.budget.seconds !== undefined ? `${t.budget.seconds} s` : ''].filter(Boolean).join(' or ')}`);
