@@ -37,7 +37,8 @@ export interface PreprocessJson {
     crop: string;
     description: string;
     centerFraction: number | null;
-    fill: [number, number, number] | null;
+    /** Border bars, and what transparent pixels are flattened onto (every crop). */
+    fill: [number, number, number];
     kernel: string;
     exifOrientation: 'applied';
     colour: string;
@@ -69,7 +70,7 @@ export function preprocessJson(run: TrainedRun, customLayers: string[]): Preproc
       crop: job.crop,
       description: CROP_TEXT[job.crop]!,
       centerFraction: job.crop === 'center' ? job.centerFraction : null,
-      fill: job.crop === 'border' ? job.fill : null,
+      fill: job.fill,
       kernel: job.kernel,
       exifOrientation: 'applied',
       colour: `${job.channels === 1 ? 'greyscale (sharp greyscale())' : 'RGB as libvips decodes it'}; transparent pixels (PNG, WebP, …) flattened onto the fill colour ${JSON.stringify(job.fill)}`,
