@@ -89,3 +89,16 @@ export function enumValues(s: AnySchema): string[] | undefined {
   }
   return out;
 }
+
+/**
+ * A field of that name one level down (`model.width` → `model.base.width`) or one level up
+ * (`model.base.cut` → `model.cut`): the usual mistake of putting a key under the wrong parent.
+ */
+export function levelHint(schema: AnySchema, parent: readonly string[], key: string): string {
+  const found: string[] = [];
+  for (const child of [...new Set(schemasAt(schema, parent).flatMap(fieldNames))]) {
+    if (schemasAt(schema, [...parent, child]).flatMap(fieldNames).includes(key)) found.push([...parent, child, key].join('.'));
+  }
+  if (parent.length > 0 && schemasAt(schema, parent.slice(0, -1)).flatMap(fieldNames).includes(key)) found.push([...parent.slice(0, -1), key].join('.'));
+  return found.length ? `; did you mean ${found.join(' or ')}?` : '';
+}

@@ -4,7 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { SpecError, type SpecIssue } from './issues.js';
-import { fieldNames, leafKinds, schemasAt } from './introspect.js';
+import { fieldNames, leafKinds, levelHint, schemasAt } from './introspect.js';
 import { suggestion } from './suggest.js';
 
 export interface Override {
@@ -53,7 +53,7 @@ export function parseOverride(text: string, schema: z.ZodType): Override {
     const parent = schemasAt(schema, path.slice(0, i));
     const names = parent.flatMap(fieldNames);
     const where = path.slice(0, i + 1).join('.');
-    throw new SpecError([overrideIssue(text, where, `names no field${suggestion(path[i]!, names)}`)]);
+    throw new SpecError([overrideIssue(text, where, `names no field${suggestion(path[i]!, names) || levelHint(schema, path.slice(0, i), path[i]!)}`)]);
   }
   const kinds = new Set(targets.flatMap((t) => [...leafKinds(t)]));
   return { text, path, raw, value: typedValue(raw, kinds) };

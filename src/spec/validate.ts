@@ -1,7 +1,7 @@
 // Turning zod's issues into located, human issues: the one conversion every spec error goes
 // through, for experiment and sweep files alike.
 import type { z } from 'zod';
-import { enumValues, fieldNames, schemasAt } from './introspect.js';
+import { enumValues, fieldNames, levelHint, schemasAt } from './introspect.js';
 import { joinPath, type SpecIssue } from './issues.js';
 import { locate, type Layer } from './source.js';
 import { suggestion } from './suggest.js';
@@ -46,19 +46,6 @@ function describe(v: unknown): string {
 
 function tidy(message: string): string {
   return message.replace(/^Invalid input: /, '').replace(/^Too (small|big): /, '').replace(/^Invalid (string|option): /, '');
-}
-
-/**
- * A field of that name one level down (`model.width` → `model.base.width`) or one level up
- * (`model.base.cut` → `model.cut`): the usual mistake of putting a key under the wrong parent.
- */
-export function levelHint(schema: z.ZodType, parent: readonly string[], key: string): string {
-  const found: string[] = [];
-  for (const child of [...new Set(schemasAt(schema, parent).flatMap(fieldNames))]) {
-    if (schemasAt(schema, [...parent, child]).flatMap(fieldNames).includes(key)) found.push([...parent, child, key].join('.'));
-  }
-  if (parent.length > 0 && schemasAt(schema, parent.slice(0, -1)).flatMap(fieldNames).includes(key)) found.push([...parent.slice(0, -1), key].join('.'));
-  return found.length ? `; did you mean ${found.join(' or ')}?` : '';
 }
 
 export function toSpecIssues(schema: z.ZodType, error: z.ZodError, data: unknown, layers: readonly Layer[]): SpecIssue[] {
