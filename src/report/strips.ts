@@ -21,27 +21,23 @@ interface ArmImages {
   label: string;
   side: number;
   channels: number;
-  /** Validation position (index into the split's file list) → pixels. */
-  rows: Map<number, Uint8Array>;
+  images: ZarrArray;
+  /** Validation position (index into the split's file list) → row in the arrays. */
+  rowOf: Map<number, number>;
   files: string[];
   classes: string[];
-  labels: Map<number, number>;
+  labels: Int32Array;
+  /** Filled by readRows: position → pixels. */
+  rows: Map<number, Uint8Array>;
 }
 
-async function readAll(a: ZarrArray): Promise<Uint8Array | Int32Array> {
-  const parts: (Uint8Array | Int32Array)[] = [];
-  for (let k = 0; k < a.numChunks; k++) parts.push(((await a.readChunk(k)) as Uint8Array | Int32Array).subarray(0, a.rowsInChunk(k) * a.rowElems));
-  const n = parts.reduce((t, p) => t + p.length, 0);
-  const out = a.dtype === 'int32' ? new Int32Array(n) : new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
+async function readAll(a: ZarrArray): Promise<Int32Array> {
+  const out = new Int32Array(a.shape[0]!);
+  for (let k = 0; k < a.numChunks; k++) out.set(((await a.readChunk(k)) as Int32Array).subarray(0, a.rowsInChunk(k)), k * a.chunkRows);
   return out;
 }
 
-/** One arm's validation images, or why they cannot be shown. */
+/** One arm's validation arrays (opened, only the small index and labels read), or why not. */
 async function armImages(label: string, trial: TrialData): Promise<ArmImages | string> {
   const spec = trial.spec as ExperimentSpec | undefined;
   const key = trial.tags?.[`${TAG.stage}preprocess`];
@@ -49,19 +45,26 @@ async function armImages(label: string, trial: TrialData): Promise<ArmImages | s
   const dir = join(resolve(spec.cache.dir), 'preprocess', key);
   if (!existsSync(join(dir, 'val', 'images'))) return `${label}: its preprocess cache entry ${dir} is gone`;
   const images = await openArray(join(dir, 'val', 'images'));
-  const index = (await readAll(await openArray(join(dir, 'val', 'index')))) as Int32Array;
-  const labels = (await readAll(await openArray(join(dir, 'val', 'labels')))) as Int32Array;
-  const px = (await readAll(images)) as Uint8Array;
+  const index = await readAll(await openArray(join(dir, 'val', 'index')));
+  const labels = await readAll(await openArray(join(dir, 'val', 'labels')));
   const [side, , channels] = images.shape.slice(1) as [number, number, number];
-  const row = side * side * channels;
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { classes: string[]; splits: { val: { files: string[] } } };
-  const rows = new Map<number, Uint8Array>();
-  const lab = new Map<number, number>();
-  for (let r = 0; r < index.length; r++) {
-    rows.set(index[r]!, px.subarray(r * row, (r + 1) * row));
-    lab.set(index[r]!, labels[r]!);
+  const rowOf = new Map<number, number>();
+  for (let r = 0; r < index.length; r++) rowOf.set(index[r]!, r);
+  return { label, side, channels, images, rowOf, files: manifest.splits.val.files, classes: manifest.classes, labels, rows: new Map() };
+}
+
+/** Reads only the chunks holding the wanted positions (a validation split can be gigabytes). */
+async function readRows(arm: ArmImages, positions: number[]): Promise<void> {
+  const row = arm.images.rowElems;
+  const chunks = new Map<number, Uint8Array>();
+  for (const p of positions) {
+    const r = arm.rowOf.get(p)!;
+    const k = Math.floor(r / arm.images.chunkRows);
+    if (!chunks.has(k)) chunks.set(k, (await arm.images.readChunk(k)) as Uint8Array);
+    const at = (r - k * arm.images.chunkRows) * row;
+    arm.rows.set(p, chunks.get(k)!.slice(at, at + row));
   }
-  return { label, side, channels, rows, files: manifest.splits.val.files, classes: manifest.classes, labels: lab };
 }
 
 async function stripPng(arm: ArmImages, positions: number[]): Promise<string> {
@@ -103,10 +106,12 @@ export async function exampleStrips(data: SweepData, groups: readonly Group[], n
   const note = missing.length ? `<p class="note">Not shown: ${esc(missing.join('; '))}.</p>` : '';
   if (arms.length === 0) return `<section id="examples"><h2>Example inputs</h2>${note || '<p class="note">No preprocessed images found.</p>'}</section>`;
   // Images every arm kept (an arm may skip a file another could read), in validation order.
-  const shared = [...arms[0]!.rows.keys()].filter((p) => arms.every((a) => a.rows.has(p))).sort((a, b) => a - b);
+  const shared = [...arms[0]!.rowOf.keys()].filter((p) => arms.every((a) => a.rowOf.has(p))).sort((a, b) => a - b);
   const positions = shared.slice(0, n);
+  if (positions.length === 0) return `<section id="examples"><h2>Example inputs</h2><p class="note">No validation image is in every arm's preprocess output.</p>${note}</section>`;
+  for (const a of arms) await readRows(a, positions);
   const first = arms[0]!;
-  const names = positions.map((p) => `${first.files[p] ?? `#${p}`} (${first.classes[first.labels.get(p)!] ?? '?'})`);
+  const names = positions.map((p) => `${first.files[p] ?? `#${p}`} (${first.classes[first.labels[first.rowOf.get(p)!]!] ?? '?'})`);
   const strips: string[] = [];
   for (const a of arms) {
     const uri = await stripPng(a, positions);
