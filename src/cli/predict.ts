@@ -67,10 +67,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   const { inputFiles, predictFiles } = await import('../predict/predict.js');
   const { files, missing } = await inputFiles(paths);
-  const { initBackend } = await import('../backend/index.js');
+  const { BACKEND_ORDER, initBackend } = await import('../backend/index.js');
   // The run's own backend when it is here, so the arithmetic matches the recorded metrics.
-  const backend = (['node-gpu', 'node', 'wasm', 'cpu'] as const).find((b) => b === trained.backend) ?? trained.spec.train.backend;
-  await initBackend(backend);
+  const backend = BACKEND_ORDER.find((b) => b === trained.backend) ?? trained.spec.train.backend;
+  try {
+    await initBackend(backend);
+  } catch (e) {
+    if (backend === trained.spec.train.backend) throw e;
+    console.error(`predict: the run trained on ${backend}, not available here (${(e as Error).message.split('\n')[0]}); predicting on ${trained.spec.train.backend}: scores can differ in the last digits`);
+    await initBackend(trained.spec.train.backend);
+  }
   const { loadModel } = await import('../models/io.js');
   const { classTargetsTensor } = await import('../train/setup.js');
   const { createPool } = await import('../data/pool/pool.js');
@@ -118,7 +124,6 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`predicted ${r.predicted} image(s)${out ? ` → ${args.values.out}` : ''}`);
     return r.predicted > 0 ? EXIT.ok : EXIT.failed;
   } catch (e) {
-    if (process.env.ABLATE_DEBUG) console.error(e);
     if (!controller.signal.aborted) throw e;
     console.error('predict: interrupted; the rows written so far are complete');
     return EXIT.failed;

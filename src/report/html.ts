@@ -19,7 +19,7 @@ export interface HtmlInput {
   strips?: string;
 }
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const num = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 // vega's SVG may carry an external xlink to nothing; strip anything that could make a request.

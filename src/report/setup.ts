@@ -5,11 +5,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { TAG } from '../track/tags.js';
+import { esc } from './html.js';
 import type { SweepData } from './load.js';
 
 export type SetupRow = [label: string, value: string];
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const uniq = (xs: (string | undefined)[]) => [...new Set(xs.filter((x): x is string => x !== undefined && x !== ''))];
 
 /** Splits of the first trial's ingest, when its cache entry is still there. */

@@ -9,9 +9,9 @@ import { openArray, type ZarrArray } from '../data/zarr.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { TAG } from '../track/tags.js';
 import type { Group } from './aggregate.js';
+import { esc } from './html.js';
 import type { SweepData, TrialData } from './load.js';
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** Pixels per image in the strip: small inputs scaled up (nearest neighbour, so no detail is invented). */
 const SHOWN = 96;
