@@ -40,14 +40,14 @@ describe('stats', () => {
 });
 
 describe('aggregate', () => {
-  test('groups by axis, aggregates over seeds, marks the best and the indistinguishable', () => {
+  test('groups by axis, aggregates over seeds, marks the best, and a small paired difference is inconclusive', () => {
     const trials = [
       trial('border', 0, 0.9),
       trial('border', 1, 0.92),
       trial('border', 2, 0.94),
       trial('center', 0, 0.89),
       trial('center', 1, 0.91),
-      trial('center', 2, 0.93), // mean 0.91: 0.01 below border, std 0.02 → within one std
+      trial('center', 2, 0.93), // 0.01 below border on every seed: paired, that is a clear difference
       trial('squish', 0, 0.7),
       trial('squish', 1, 0.71),
       trial('squish', 2, undefined, 'FAILED'),
@@ -57,9 +57,16 @@ describe('aggregate', () => {
     assert.equal(g[0]!.best, true);
     assert.ok(Math.abs(g[0]!.stats.mean - 0.92) < 1e-12);
     assert.ok(Math.abs(g[0]!.stats.std - 0.02) < 1e-12);
-    assert.equal(g[1]!.withinStd, true);
     assert.ok(Math.abs(g[1]!.delta + 0.01) < 1e-12);
-    assert.equal(g[2]!.withinStd, false);
+    // Every seed has center exactly 0.01 below border: the paired difference has no spread.
+    assert.equal(g[1]!.pairs.border!.verdict, 'worse');
+    assert.equal(g[0]!.pairs.center!.verdict, 'better');
+    assert.ok(Math.abs(g[1]!.pairs.border!.mean + 0.01) < 1e-12);
+    assert.equal(g[1]!.pairs.border!.pImprove, 0);
+    assert.equal(g[2]!.pairs.border!.verdict, 'worse');
+    assert.deepEqual(g[2]!.pairs.border!.seeds, ['0', '1']);
+    // The group mean's interval holds the mean.
+    assert.ok(g[0]!.estimate.ci95[0] < 0.92 && 0.92 < g[0]!.estimate.ci95[1]);
     assert.equal(g[2]!.stats.n, 2);
     assert.equal(g[2]!.failed.length, 1);
     assert.deepEqual(g[0]!.runs.map((r) => r.seed), ['0', '1', '2']);
@@ -71,8 +78,8 @@ describe('aggregate', () => {
   test('goal min ranks the smallest first', () => {
     const g = aggregate([trial('a', 0, 3), trial('b', 0, 1), trial('c', 0, 2)], ['preprocess.crop'], 'val_accuracy', 'min');
     assert.deepEqual(g.map((x) => [x.label, x.best]), [['b', true], ['c', false], ['a', false]]);
-    // One seed each: no std, so nothing can be called within one std.
-    assert.ok(g.every((x) => !x.withinStd));
+    // One seed each: no interval, so no verdict either way.
+    assert.ok(g.every((x) => Object.values(x.pairs).every((p) => p.verdict === 'inconclusive')));
   });
 
   test('groups with no finished run come last and are never best', () => {
@@ -100,22 +107,27 @@ describe('tables', () => {
   const ctx = { id: 's-1', metric: 'val_accuracy', goal: 'max' as const, axes: ['preprocess.crop'], replicate: 'seed' };
   const groups = aggregate(trials, ctx.axes, ctx.metric, ctx.goal, ctx.replicate);
 
-  test('terminal: a star on the best, mean ± std, failures counted', () => {
+  test('terminal: a star on the best, mean with its interval, verdict lines, failures counted', () => {
     const t = terminalTable(groups, ctx);
-    assert.match(t, /★ border +0\.9100 ± 0\.0141 +2/);
+    assert.match(t, /★ border +0\.9100 \[0\.\d{4}, 1\.\d{4}\] +2/);
+    assert.match(t, /could not tell whether border and center converged/);
     assert.match(t, /squish .*no finished run .*1$/m);
+    // 2 seeds, diffs 0.1 and 0.08: t(1) = 12.7 makes the interval [−0.037, 0.217]
+    assert.match(t, /border vs center: \+0\.0900 \[-0\.0371, 0\.2171\], P\(border better\) 1\.00 over 2 seeds → inconclusive: ~\d+ seeds would settle a 0\.090 difference/);
   });
 
   test('csv has one row per group with raw numbers', () => {
     const rows = csvTable(groups, ctx).trim().split('\n');
     assert.equal(rows.length, 4);
-    assert.match(rows[0]!, /^preprocess\.crop,metric,mean,std,n,min,max,best,/);
-    assert.match(rows[1]!, /^border,val_accuracy,0\.91,0\.01414\d*,2,0\.9,0\.92,true,/);
+    assert.match(rows[0]!, /^preprocess\.crop,metric,mean,ci95_lo,ci95_hi,std,n,iqm,min,max,best,/);
+    assert.match(rows[1]!, /^border,val_accuracy,0\.91,[0-9.]+,[0-9.]+,0\.01414\d*,2,,0\.9,0\.92,true,/);
+    assert.match(rows[0]!, /vs_center_diff,vs_center_ci95_lo,vs_center_ci95_hi,vs_center_p_improve,vs_center_verdict/);
   });
 
   test('markdown renders a table', () => {
     const md = markdownTable(groups, ctx);
-    assert.match(md, /\| crop \| val_accuracy \(mean ± std\) \| n \|/);
+    assert.match(md, /\| crop \| val_accuracy \[95% CI\] \| n \|/);
+    assert.match(md, /\*\*Verdicts\*\*/);
     assert.match(md, /\| \*\*border\*\* \|/);
   });
 
@@ -126,5 +138,11 @@ describe('tables', () => {
     assert.equal(j[0]!.n, 2);
     assert.equal(j[0]!.runs.length, 2);
     assert.equal(j[2]!.mean, null);
+    const border = j[0] as unknown as { ci95: [number, number]; converged: boolean; pairs: Record<string, { diff: number; ci95: [number, number]; pImprove: number; verdict: string }> };
+    assert.equal(border.ci95.length, 2);
+    assert.equal(typeof border.converged, 'boolean');
+    assert.ok(Math.abs(border.pairs.center!.diff - 0.09) < 1e-12);
+    assert.equal(border.pairs.center!.verdict, 'inconclusive');
+    assert.equal(border.pairs.center!.pImprove, 1);
   });
 });

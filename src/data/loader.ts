@@ -29,6 +29,12 @@ export interface BatchOptions {
   normalize?: Normalize | undefined;
   /** Random horizontal flip of each sample (applied to images and image-shaped extras alike). */
   flip?: boolean | undefined;
+  /**
+   * Random augmentation of each sample, applied to images and image-shaped extras alike: `flip`
+   * mirrors left-right half the time, `dihedral` applies one of the 8 rotations by multiples of
+   * 90° and mirror images (square images only). `flip: true` is the same as `augment: 'flip'`.
+   */
+  augment?: 'none' | 'flip' | 'dihedral' | undefined;
   /** Drop a final batch smaller than batchSize. */
   dropLast?: boolean | undefined;
   /** Filled in while iterating: what the loader held in memory and read. */
@@ -98,6 +104,10 @@ export async function* batches(o: BatchOptions): AsyncGenerator<Batch> {
   const norm = o.normalize ?? 'unit';
   const luts = sources.map((s) => (norm === 'none' || s.arr.dtype !== 'uint8' ? null : normalizeTable(norm, s.channels)));
   const rand = rng(o.seed, 'loader', o.epoch);
+  const augment = o.augment && o.augment !== 'none' ? o.augment : o.flip ? 'flip' : 'none';
+  if (augment === 'dihedral' && o.images.shape.length === 4 && o.images.shape[1] !== o.images.shape[2]) {
+    throw new Error(`augment dihedral needs square images; ${o.images.dir} is ${o.images.shape[1]}×${o.images.shape[2]}`);
+  }
   const order = shuffle(
     Array.from({ length: o.images.numChunks }, (_, i) => i),
     rng(o.seed, 'chunks', o.epoch),
@@ -140,13 +150,15 @@ export async function* batches(o: BatchOptions): AsyncGenerator<Batch> {
     const rows = new Int32Array(n);
     for (let b = 0; b < n; b++) {
       const j = Math.floor(rand() * count);
-      const flip = o.flip ? rand() < 0.5 : false;
+      // 0 is the identity; bit 0 mirrors left-right, bit 1 top-bottom, bit 2 transposes.
+      const t = augment === 'flip' ? (rand() < 0.5 ? 1 : 0) : augment === 'dihedral' ? Math.floor(rand() * 8) : 0;
       rows[b] = poolRow[j]!;
       count--;
       for (const [s, src] of sources.entries()) {
         const e = src.arr.rowElems;
         const row = src.pool.subarray(j * e, (j + 1) * e);
-        if (flip && src.image) flipRowInto(row as Uint8Array, raw[s] as Uint8Array, b * e, src.arr.shape[2]!, src.channels);
+        if (t === 1 && src.image) flipRowInto(row as Uint8Array, raw[s] as Uint8Array, b * e, src.arr.shape[2]!, src.channels);
+        else if (t !== 0 && src.image) transformRowInto(row as Uint8Array, raw[s] as Uint8Array, b * e, src.arr.shape[2]!, src.channels, t);
         else raw[s]!.set(row, b * e);
         // swap-remove: the last pool row takes j's place
         if (j !== count) src.pool.copyWithin(j * e, count * e, (count + 1) * e);
@@ -182,5 +194,25 @@ function flipRowInto(src: Uint8Array, dst: Uint8Array, at: number, W: number, C:
   for (let y = 0; y < H; y++) {
     const r = y * W * C;
     for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) dst[at + r + (W - 1 - x) * C + c] = src[r + x * C + c]!;
+  }
+}
+
+/** One of the 8 symmetries of a square image (t: bit 0 mirror x, bit 1 mirror y, bit 2 transpose). */
+export function transformRowInto(src: Uint8Array, dst: Uint8Array, at: number, W: number, C: number, t: number): void {
+  const H = src.length / (W * C);
+  const mx = (t & 1) !== 0;
+  const my = (t & 2) !== 0;
+  const tr = (t & 4) !== 0;
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      // Output pixel (x, y) reads source (sx, sy).
+      let sx = tr ? y : x;
+      let sy = tr ? x : y;
+      if (mx) sx = W - 1 - sx;
+      if (my) sy = H - 1 - sy;
+      const o = at + (y * W + x) * C;
+      const i = (sy * W + sx) * C;
+      for (let c = 0; c < C; c++) dst[o + c] = src[i + c]!;
+    }
   }
 }

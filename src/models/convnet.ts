@@ -24,6 +24,8 @@ export interface ArchOptions {
   norm?: 'none' | 'batch' | undefined;
   /** convnet: global pooling before the classifier (default avg). */
   globalPool?: 'avg' | 'max' | undefined;
+  /** convnet: units of a hidden dense + relu layer between the pooling and the classifier (default none). */
+  hidden?: number | undefined;
 }
 
 export function convnet(o: ArchOptions): tf.LayersModel {
@@ -44,6 +46,9 @@ export function convnet(o: ArchOptions): tf.LayersModel {
     o.globalPool === 'max'
       ? (tf.layers.globalMaxPooling2d({ name: 'max_pool' }).apply(x) as tf.SymbolicTensor)
       : (tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor);
+  // A linear classifier on pooled features cannot compare two of them (an aspect ratio is the ratio
+  // of horizontal to vertical edge length); one hidden layer can.
+  if (o.hidden) x = tf.layers.dense({ units: o.hidden, activation: 'relu', kernelInitializer: init.he(), name: 'hidden' }).apply(x) as tf.SymbolicTensor;
   const out = tf.layers.dense({ units: o.outputs, kernelInitializer: init.glorot(), name: 'predictions' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out, name: 'convnet' });
 }

@@ -32,10 +32,11 @@ export interface BaseArchSpec {
   stages?: number | undefined;
   norm?: 'none' | 'batch' | undefined;
   globalPool?: 'avg' | 'max' | undefined;
+  hidden?: number | undefined;
 }
 
-export function archFields(b: BaseArchSpec): Pick<ArchOptions, 'width' | 'stages' | 'norm' | 'globalPool'> {
-  return { width: b.width, stages: b.stages, norm: b.norm, globalPool: b.globalPool };
+export function archFields(b: BaseArchSpec): Pick<ArchOptions, 'width' | 'stages' | 'norm' | 'globalPool' | 'hidden'> {
+  return { width: b.width, stages: b.stages, norm: b.norm, globalPool: b.globalPool, hidden: b.hidden };
 }
 
 /** A fresh built-in architecture. */

@@ -76,12 +76,19 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
         backendReady = true;
       }
       const t0 = Date.now();
+      const cpu0 = process.cpuUsage();
       const status = await runStage(stage, { loaded, run, log, events, out, signal, done, temps });
       const seconds = (Date.now() - t0) / 1000;
       result.stages.push({ kind: stage.kind, key: stage.key, status, seconds });
       events.emit({ type: 'stage', kind: stage.kind, status: status === 'hit' ? 'hit' : 'done', key: stage.key, seconds });
-      if (status !== 'hit') run.logMetric(`time_${stage.kind}_s`, seconds);
+      if (status !== 'hit') {
+        run.logMetric(`time_${stage.kind}_s`, seconds);
+        // CPU time of this process (its worker threads included; the preprocessing pool's are
+        // too): unlike wall time it does not grow when a sweep's neighbours share the cores.
+        run.logMetric(`cpu_${stage.kind}_s`, cpuSeconds(process.cpuUsage(cpu0)));
+      }
     }
+    run.logMetric('cpu_s', cpuSeconds(process.cpuUsage()));
     // What the sweep hears must be what the store says (a Ctrl-C can land between the two).
     result.status = await run.end('FINISHED');
   } catch (e) {
@@ -214,3 +221,6 @@ async function logManifest(env: StageEnv, stage: PlanEntry, dir: string): Promis
   if (existsSync(manifest)) await env.run.logArtifact(manifest, `stages/${stage.kind}`);
 }
 
+function cpuSeconds(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6;
+}

@@ -1,8 +1,12 @@
-// Grouping trials by the varied axes and aggregating over seeds: mean ± sample std, n, min/max,
-// the best group, and which differences from the best are within one std (noise, not a result).
-// Pure functions of values, table-tested.
+// Grouping trials by the varied axes and aggregating over seeds: per group the mean with its 95%
+// interval (stats.ts), n, the IQM from 8 seeds on, whether every run converged and whether the arm
+// learned at all, what it cost; per pair of groups the paired-by-seed difference with its interval,
+// the probability of improvement and a verdict. Pure functions of values, table-tested.
 import type { MetricPoint } from '../track/types.js';
+import type { ExampleRow } from '../train/examples.js';
+import { convergence, curveMetric, learned } from './convergence.js';
 import type { TrialData } from './load.js';
+import { comparePaired, type ExampleScores, estimateMean, iqm, type MeanEstimate, type PairEstimate } from './stats.js';
 
 export interface Stats {
   n: number;
@@ -20,20 +24,64 @@ export interface CurvePoint {
   n: number;
 }
 
+export interface RunSummary {
+  name: string;
+  runIds: string[];
+  value: number;
+  wallSeconds: number;
+  seed?: string;
+  /** CPU seconds of the whole trial (`cpu_s`), when recorded. */
+  cpuSeconds?: number;
+  converged: boolean;
+  /** Still improving at its last logged point (not converged for a reason one can act on). */
+  improving: boolean;
+  convergedWhy: string;
+}
+
+/** A pair's verdict; between arms that did not both learn there is none. */
+export type PairVerdict = PairEstimate['verdict'] | 'inconclusive (did not learn)';
+
+export interface Pair extends Omit<PairEstimate, 'verdict'> {
+  /** Seeds both groups finished (the pairs the difference is taken over). */
+  seeds: string[];
+  verdict: PairVerdict;
+}
+
+export interface Cost {
+  wall: Stats;
+  cpu: Stats;
+  trainMsPerStep: Stats;
+  preprocessImagesPerS: Stats;
+}
+
 export interface Group {
   group: Record<string, string>;
   label: string;
   stats: Stats;
   wall: Stats;
+  /** Mean and its 95% interval (bootstrap and t over seeds, plus the validation-set part). */
+  estimate: MeanEstimate;
+  /** Interquartile mean, from 8 finished seeds on. */
+  iqm?: number;
   /** Every finished trial in the group, with its run ids and value. */
-  runs: { name: string; runIds: string[]; value: number; wallSeconds: number; seed?: string }[];
+  runs: RunSummary[];
   failed: { name: string; runIds: string[]; status: string; error?: string }[];
   curve: CurvePoint[];
+  /** The per-epoch metric the curve shows (`val_accuracy` for `eval_accuracy`). */
+  curveMetric: string;
   best: boolean;
+  /** The sweep's `baseline` arm: the reference of the forest plot. */
+  baseline: boolean;
   /** Difference to the best group's mean (signed, this − best). */
   delta: number;
-  /** |delta| within one std of either group: not distinguishable from the best with these seeds. */
-  withinStd: boolean;
+  /** Every run of the group had stopped improving. */
+  converged: boolean;
+  /** Whether the arm learned (classification only; undefined when it cannot be told). */
+  learned?: boolean;
+  learnedWhy?: string;
+  cost: Cost;
+  /** This group against each other group (keyed by the other's label): this − other. */
+  pairs: Record<string, Pair>;
 }
 
 export function stats(xs: readonly number[]): Stats {
@@ -69,33 +117,96 @@ export function meanCurve(histories: readonly MetricPoint[][]): CurvePoint[] {
     });
 }
 
-export function aggregate(trials: readonly TrialData[], axes: readonly string[], metric: string, goal: 'max' | 'min', replicate?: string): Group[] {
+export interface AggregateOptions {
+  replicate?: string | undefined;
+  /** The baseline arm: its label, or axis → value. */
+  baseline?: string | Record<string, unknown> | undefined;
+  /** Bootstrap resamples (tests use fewer). */
+  resamples?: number;
+}
+
+/** The metrics the per-example rows measure: the evaluated model's accuracy. */
+const EXAMPLE_METRICS = new Set(['eval_accuracy']);
+
+function exampleScores(rows: readonly ExampleRow[]): ExampleScores {
+  return new Map(rows.map((r) => [r.id, r.correct]));
+}
+
+function matchesBaseline(g: { label: string; group: Record<string, string> }, b: AggregateOptions['baseline']): boolean {
+  if (b === undefined) return false;
+  if (typeof b === 'string') return g.label === b;
+  const entries = Object.entries(b);
+  return entries.length > 0 && entries.every(([k, v]) => g.group[k] === String(v));
+}
+
+/** The key trials are grouped by: their values on the varied axes. */
+export function groupKey(t: TrialData, axes: readonly string[]): string {
+  return JSON.stringify(axes.map((a) => t.values[a] ?? ''));
+}
+
+export function aggregate(trials: readonly TrialData[], axes: readonly string[], metric: string, goal: 'max' | 'min', replicateOrOptions?: string | AggregateOptions): Group[] {
+  const o: AggregateOptions = typeof replicateOrOptions === 'string' ? { replicate: replicateOrOptions } : (replicateOrOptions ?? {});
+  const replicate = o.replicate;
   const groups = new Map<string, TrialData[]>();
   for (const t of trials) {
-    const key = JSON.stringify(axes.map((a) => t.values[a] ?? ''));
+    const key = groupKey(t, axes);
     groups.set(key, [...(groups.get(key) ?? []), t]);
   }
+  const useExamples = EXAMPLE_METRICS.has(metric);
+  const finishedOf = new Map<Group, TrialData[]>();
   const out: Group[] = [...groups.values()].map((ts) => {
     const group = Object.fromEntries(axes.map((a) => [a, ts[0]!.values[a] ?? '']));
-    const ok = ts.filter((t) => t.status === 'FINISHED' && Number.isFinite(t.metrics[metric]));
-    return {
-      group,
-      label: groupLabel(group),
-      stats: stats(ok.map((t) => t.metrics[metric]!)),
-      wall: stats(ok.map((t) => t.wallSeconds)),
-      runs: [...ok].sort((a, b) => bySeed(a.values[replicate ?? ''], b.values[replicate ?? ''])).map((t) => ({
+    const ok = ts
+      .filter((t) => t.status === 'FINISHED' && Number.isFinite(t.metrics[metric]))
+      .sort((a, b) => bySeed(a.values[replicate ?? ''], b.values[replicate ?? '']));
+    const values = ok.map((t) => t.metrics[metric]!);
+    const examples = useExamples && ok.length > 0 && ok.every((t) => t.examples?.length) ? ok.map((t) => exampleScores(t.examples!)) : undefined;
+    const runs: RunSummary[] = ok.map((t) => {
+      const c = convergence({ metric, goal, history: t.history, tags: t.tags });
+      return {
         name: t.name,
         runIds: t.runIds,
         value: t.metrics[metric]!,
         wallSeconds: t.wallSeconds,
         ...(replicate && t.values[replicate] !== undefined ? { seed: t.values[replicate] } : {}),
-      })),
+        ...(Number.isFinite(t.metrics.cpu_s) ? { cpuSeconds: t.metrics.cpu_s } : {}),
+        converged: c.converged,
+        improving: c.improving,
+        convergedWhy: c.why,
+      };
+    });
+    // Learned: the group's mean final training accuracy against chance for its number of classes.
+    const classes = ok.find((t) => t.examples?.length)?.examples;
+    const nClasses = classes ? new Set(classes.map((r) => r.trueClass)).size : undefined;
+    const trainAcc = stats(ok.map((t) => t.metrics.train_accuracy ?? Number.NaN));
+    const l = trainAcc.n > 0 ? learned(trainAcc.mean, nClasses) : undefined;
+    const label = groupLabel(group);
+    const g: Group = {
+      group,
+      label,
+      stats: stats(values),
+      wall: stats(ok.map((t) => t.wallSeconds)),
+      estimate: estimateMean(values, { examples, ...(o.resamples ? { resamples: o.resamples } : {}) }),
+      ...(ok.length >= 8 ? { iqm: iqm(values) } : {}),
+      runs,
       failed: ts.filter((t) => !ok.includes(t)).map((t) => ({ name: t.name, runIds: t.runIds, status: t.status, ...(t.error ? { error: t.error } : {}) })),
-      curve: meanCurve(ok.map((t) => t.history[metric] ?? [])),
+      curve: meanCurve(ok.map((t) => t.history[curveMetric(metric, t.history) ?? metric] ?? [])),
+      curveMetric: ok.map((t) => curveMetric(metric, t.history)).find((m) => m !== undefined) ?? metric,
       best: false,
+      baseline: matchesBaseline({ label, group }, o.baseline),
       delta: Number.NaN,
-      withinStd: false,
+      converged: runs.length > 0 && runs.every((r) => r.converged),
+      ...(l ? { learned: l.learned, learnedWhy: l.why } : {}),
+      cost: {
+        wall: stats(ok.map((t) => t.wallSeconds)),
+        cpu: stats(ok.map((t) => t.metrics.cpu_s ?? Number.NaN)),
+        trainMsPerStep: stats(ok.map((t) => t.metrics.train_ms_per_step ?? Number.NaN)),
+        preprocessImagesPerS: stats(ok.map((t) => t.metrics.preprocess_images_per_s ?? Number.NaN)),
+      },
+      pairs: {},
     };
+    finishedOf.set(g, ok);
+    return g;
   });
   const ranked = out.filter((g) => g.stats.n > 0);
   const sign = goal === 'max' ? 1 : -1;
@@ -103,11 +214,29 @@ export function aggregate(trials: readonly TrialData[], axes: readonly string[],
   const best = ranked[0];
   if (best) {
     best.best = true;
-    for (const g of out) {
-      if (g.stats.n === 0) continue;
-      g.delta = g.stats.mean - best.stats.mean;
-      const spread = Math.max(Number.isNaN(g.stats.std) ? 0 : g.stats.std, Number.isNaN(best.stats.std) ? 0 : best.stats.std);
-      g.withinStd = g !== best && spread > 0 && Math.abs(g.delta) <= spread;
+    for (const g of out) if (g.stats.n > 0) g.delta = g.stats.mean - best.stats.mean;
+  }
+  // Every ordered pair, paired by seed: the replicate value when there is one, else run order.
+  for (const a of ranked) {
+    for (const b of ranked) {
+      if (a === b) continue;
+      const ta = finishedOf.get(a)!;
+      const tb = finishedOf.get(b)!;
+      const seedOf = (t: TrialData, i: number) => (replicate ? (t.values[replicate] ?? String(i)) : String(i));
+      const bySeedB = new Map(tb.map((t, i) => [seedOf(t, i), t]));
+      const common = ta.map((t, i) => [seedOf(t, i), t, bySeedB.get(seedOf(t, i))] as const).filter(([, , y]) => y !== undefined);
+      const ex = useExamples && common.length > 0 && common.every(([, x, y]) => x.examples?.length && y!.examples?.length);
+      const est = comparePaired(
+        common.map(([, x]) => x.metrics[metric]!),
+        common.map(([, , y]) => y!.metrics[metric]!),
+        goal,
+        {
+          ...(ex ? { examplesA: common.map(([, x]) => exampleScores(x.examples!)), examplesB: common.map(([, , y]) => exampleScores(y!.examples!)) } : {}),
+          ...(o.resamples ? { resamples: o.resamples } : {}),
+        },
+      );
+      const neverFit = a.learned === false || b.learned === false;
+      a.pairs[b.label] = { ...est, seeds: common.map(([s]) => s), verdict: neverFit ? 'inconclusive (did not learn)' : est.verdict };
     }
   }
   // Best first, then the rest in the same order; groups with no finished run last.

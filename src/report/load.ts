@@ -9,6 +9,7 @@ import { listExperiments, listRuns } from '../track/reader.js';
 import { TAG } from '../track/tags.js';
 import type { MetricPoint, RunRecord } from '../track/types.js';
 import { readSweepRuns, SWEEP_TAG } from '../sweep/records.js';
+import { EXAMPLES_ARTIFACT, type ExampleRow, parseExamplesCsv } from '../train/examples.js';
 
 export interface TrialData {
   /** Spec hash (or run id when a run has none). */
@@ -23,8 +24,10 @@ export interface TrialData {
   wallSeconds: number;
   error?: string;
   spec?: unknown;
-  /** Tags of the run that decides the trial (backend, version, stage cache keys). */
+  /** Tags of the run that decides the result (how training ended: `ablate.train.stop_reason`). */
   tags?: Record<string, string>;
+  /** Per-example validation results (the evaluate stage's predictions.csv), when stored. */
+  examples?: ExampleRow[];
 }
 
 export interface SweepData {
@@ -37,6 +40,8 @@ export interface SweepData {
   axes: string[];
   replicate?: string;
   baseSpec?: unknown;
+  /** The sweep's `baseline` arm (label or axis → value), when it names one. */
+  baseline?: string | Record<string, unknown>;
   parentRunId?: string;
   /** Where the report goes by default: the parent run's artifacts, else a folder in the store. */
   outDir: string;
@@ -51,6 +56,7 @@ interface Manifest {
   axes: { path: string; replicate: boolean }[];
   base: { spec: unknown };
   trials: { hash: string; name: string; spec: unknown }[];
+  baseline?: string | Record<string, unknown>;
 }
 
 export class CompareError extends Error {}
@@ -95,6 +101,7 @@ function fromSweep(root: string, parent: RunRecord, opts: { metric?: string; by?
     axes,
     ...(replicate ? { replicate } : {}),
     ...(manifest ? { baseSpec: manifest.base.spec } : {}),
+    ...(manifest?.baseline !== undefined ? { baseline: manifest.baseline } : {}),
     parentRunId: parent.info.runId,
     outDir: join(parent.dir, 'artifacts', 'compare'),
     trials,
@@ -168,9 +175,22 @@ export function stitch(runs: RunRecord[], axes: string[], replicate?: string): T
       tags: final.tags,
       ...(final.tags[TAG.error] ? { error: final.tags[TAG.error] } : {}),
       ...(readSpec(final) !== undefined ? { spec: readSpec(final) } : {}),
+      ...(finished ? examplesOf(finished) : {}),
     });
   }
   return out;
+}
+
+/** A run's per-example results; a damaged file is reported and left out (the seed-level statistics still hold). */
+function examplesOf(r: RunRecord): { examples?: ExampleRow[] } {
+  const p = join(r.dir, 'artifacts', EXAMPLES_ARTIFACT);
+  if (!existsSync(p)) return {};
+  try {
+    return { examples: parseExamplesCsv(readFileSync(p, 'utf8'), p) };
+  } catch (e) {
+    console.warn(`compare: ignoring ${(e as Error).message}`);
+    return {};
+  }
 }
 
 function readSpec(r: RunRecord): unknown {

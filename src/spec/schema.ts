@@ -82,6 +82,12 @@ export const sweepSchema = z
     jobs: z.number().int().positive().optional().describe('Trials run at once (default from cores and backend).'),
     metric: z.string().default('val_accuracy').describe('Main metric for progress lines and `ablate compare`.'),
     goal: z.enum(['max', 'min']).default('max').describe('Whether a larger or smaller metric is better.'),
+    baseline: z
+      .union([z.string(), z.record(z.string(), value)])
+      .optional()
+      .describe(
+        'The reference arm of `ablate compare`: the value of the one varied axis (`center`) or axis → value (`{preprocess.crop: center}`). Its row is what the "vs" column and the forest plot measure every other arm against (default: the best arm).',
+      ),
   })
   .describe('An ablate sweep: a base spec and the axes to vary.');
 

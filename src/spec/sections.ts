@@ -120,6 +120,9 @@ export const modelSchema = z
           .enum(['avg', 'max'])
           .optional()
           .describe('`convnet`: global pooling before the classifier (default `avg`); `max` keeps a small local cue (a mark near an edge) from being averaged away.'),
+        hidden: posInt(
+          '`convnet`: a hidden dense layer (relu) of this many units between the global pooling and the classifier (default none). A linear classifier on pooled features cannot compare two of them, e.g. horizontal against vertical edge length, which is what an aspect ratio is.',
+        ).optional(),
         path: z.string().optional().describe('A TF.js LayersModel on disk (folder or model.json) to use instead of a built-in architecture.'),
         pretrain: z
           .strictObject({
@@ -225,6 +228,12 @@ export const trainSchema = z
       })
       .prefault({})
       .describe('How the learning rate changes over training.'),
+    augment: z
+      .enum(['none', 'flip', 'dihedral'])
+      .default('none')
+      .describe(
+        'Random augmentation of training batches (no extra storage, no extra cost per step): `flip` mirrors images left-right half the time; `dihedral` applies one of the 8 rotations by 90° and mirror images. Both keep every cue of the `shapes` dataset (aspect, a mark near an edge, stripes) and of any crop; do not use them where orientation carries the class (digits, text).',
+      ),
     backend: z
       .enum(BACKENDS)
       .default('auto')
@@ -317,6 +326,12 @@ export const evaluateSchema = z
       .optional()
       .describe('Nearest-neighbour evaluation of predicted vectors (embedding targets).'),
     every: posInt('Evaluate on the validation set every this many epochs.').default(1),
+    crop: z
+      .enum(CROPS)
+      .optional()
+      .describe(
+        'Evaluate with this crop instead of the training crop (`preprocess.crop`, the default): the train/test crop discrepancy studied by FixRes. The validation images are cropped again and the whole model is evaluated; a sweep can vary it as an axis.',
+      ),
     quality: z.boolean().default(true).describe('GANs: compute the sample-quality score (Fréchet distance and class coverage).'),
   })
   .describe('What is measured on the validation set.');

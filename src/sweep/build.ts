@@ -75,6 +75,10 @@ export function buildFromLoaded(loaded: LoadedSweep, cliArgs: readonly string[])
       }
     }
   }
+  if (sweep.baseline !== undefined) {
+    const issue = baselineIssue(sweep.baseline, expansion, locateInSweep);
+    if (issue) issues.set(`baseline ${issue.message}`, issue);
+  }
   if (issues.size > 0) throw new SpecError([...issues.values()]);
 
   const base = resolveSpec(
@@ -128,4 +132,21 @@ function relocate(issue: SpecIssue, overrides: TrialOverride[], locateInSweep: L
   if (!o) return issue;
   if (o.origin.kind === 'cli') return { ...issue, file: `override "${o.origin.text}"` };
   return { ...issue, ...locateInSweep(o.origin.at) };
+}
+
+/** `baseline` must name an arm the sweep has: a value of its one varied axis, or axis → value pairs that some trial takes. */
+function baselineIssue(b: string | Record<string, unknown>, expansion: ReturnType<typeof expandSweep>, locate: Locator): SpecIssue | undefined {
+  const varied = expansion.axes.filter((a) => !a.replicate).map((a) => a.path);
+  const at = { ...locate(['baseline']), path: 'baseline' };
+  const label = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const arms = expansion.trials.map((t) => Object.fromEntries(varied.map((p) => [p, label(t.axes[p])])));
+  if (typeof b === 'string') {
+    if (varied.length !== 1) return { ...at, message: `names an arm by one value, but the sweep varies ${varied.length} axes (${varied.join(', ') || 'none'}); give axis → value pairs` };
+    const values = [...new Set(arms.map((a) => a[varied[0]!]!))];
+    return values.includes(b) ? undefined : { ...at, message: `"${b}" is not a value of ${varied[0]} (${values.join(', ')})` };
+  }
+  const unknown = Object.keys(b).filter((k) => !varied.includes(k));
+  if (unknown.length) return { ...at, message: `${unknown.join(', ')} ${unknown.length === 1 ? 'is not an axis' : 'are not axes'} of this sweep (${varied.join(', ')})` };
+  const want = Object.entries(b).map(([k, v]) => [k, label(v)] as const);
+  return arms.some((a) => want.every(([k, v]) => a[k] === v)) ? undefined : { ...at, message: `no trial has ${want.map(([k, v]) => `${k}=${v}`).join(', ')}` };
 }

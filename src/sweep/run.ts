@@ -116,6 +116,7 @@ export function sweepManifest(sweep: BuiltSweep): unknown {
     file: sweep.file,
     metric: sweep.sweep.metric,
     goal: sweep.sweep.goal,
+    ...(sweep.sweep.baseline !== undefined ? { baseline: sweep.sweep.baseline } : {}),
     axes: sweep.axes,
     cliArgs: sweep.cliArgs,
     base: { file: sweep.base.file, hash: sweep.base.hash, spec: sweep.base.spec },

@@ -1,6 +1,9 @@
 // Stage 'evaluate' (task classify): the final model on the validation set — loss terms, accuracy,
-// top-k — and, with embedding targets and `evaluate.nearest`, nearest-neighbour search of the
-// predicted vectors among the class targets, exact and approximate (HNSW) with its recall.
+// top-k, one row per example (`predictions.csv`, see examples.ts) — and, with embedding targets
+// and `evaluate.nearest`, nearest-neighbour search of the predicted vectors among the class
+// targets, exact and approximate (HNSW) with its recall. With `evaluate.crop` other than the
+// training crop, the validation images are cropped that way first (train/test crop discrepancy)
+// and the whole model (images → output) is evaluated on them.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -8,6 +11,11 @@ import { batches } from '../data/loader.js';
 import { loadModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
+import { readIngest } from '../data/ingest.js';
+import { createPool } from '../data/pool/pool.js';
+import { preprocessSplit } from '../data/preprocess.js';
+import { openArray } from '../data/zarr.js';
+import { EXAMPLES_ARTIFACT, examplesCsv, predictExamples, splitExamples } from './examples.js';
 import { evaluateArrays, evalMetrics, type LabelledArrays } from './loop.js';
 import { nearestEval } from './nearest.js';
 import { classifyLoss, classTargetsTensor, openLabelled } from './setup.js';
@@ -34,13 +42,45 @@ async function predictAll(model: tf.LayersModel, data: LabelledArrays, batchSize
   return { pred, labels: Int32Array.from(labels), dim };
 }
 
+/** The validation split cropped with `crop` instead of the training crop, written under `dir`. */
+async function recropVal(ctx: StageContext, crop: ExperimentSpec['preprocess']['crop'], dir: string): Promise<string> {
+  const spec = ctx.spec;
+  const ingestDir = ctx.input('ingest');
+  const ing = await readIngest(ingestDir);
+  const pool = createPool(spec.preprocess.workers);
+  try {
+    const r = await preprocessSplit(ing, ingestDir, 'val', { ...spec.preprocess, crop, flip: false }, spec.dataset.maxPixels, dir, { pool, signal: ctx.signal });
+    ctx.log.info(`evaluate: validation images cropped with ${crop} (trained with ${spec.preprocess.crop}): ${r.count} images`);
+    return JSON.stringify(r.files);
+  } finally {
+    await pool.close();
+  }
+}
+
+function optionalInput(ctx: StageContext, kind: 'ingest'): string | undefined {
+  try {
+    return ctx.input(kind);
+  } catch {
+    return undefined;
+  }
+}
+
 async function run(ctx: StageContext): Promise<void> {
   const spec = ctx.spec;
   const trained = join(ctx.input('train'), 'final');
   const info = JSON.parse(await readFile(join(trained, 'info.json'), 'utf8')) as FinalInfo;
-  const head = info.mode === 'head';
+  const recrop = spec.evaluate.crop !== undefined && spec.evaluate.crop !== spec.preprocess.crop ? spec.evaluate.crop : undefined;
+  // Another crop means other images: the head's cached activations do not apply, the whole model does.
+  const head = info.mode === 'head' && !recrop;
   const model = await loadModel(join(trained, head ? 'head' : 'model'));
-  const val = head ? await openLabelled(ctx.input('features'), 'val', 'features', 'none') : await openLabelled(ctx.input('preprocess'), 'val', 'images', spec.preprocess.normalize);
+  const pre = ctx.input('preprocess');
+  let imagesDir = pre;
+  let files = (JSON.parse(await readFile(join(pre, 'manifest.json'), 'utf8')) as { splits?: { val?: { files?: string[] } } }).splits?.val?.files ?? [];
+  if (recrop) {
+    imagesDir = join(ctx.out, 'recrop');
+    files = JSON.parse(await recropVal(ctx, recrop, imagesDir)) as string[];
+  }
+  const val = head ? await openLabelled(ctx.input('features'), 'val', 'features', 'none') : await openLabelled(imagesDir, 'val', 'images', spec.preprocess.normalize);
   const targets = await classTargetsTensor(spec, info.classes);
   const loss = await classifyLoss(spec);
   const k = spec.evaluate.topK;
@@ -52,10 +92,23 @@ async function run(ctx: StageContext): Promise<void> {
     const nn = nearestEval(pred, labels, dim, (await targets.array()) as number[][], { k: spec.evaluate.nearest.k, approximate: spec.evaluate.nearest.approximate, seed: spec.seed });
     Object.assign(metrics, nn);
   }
-  for (const [key, v] of Object.entries(metrics)) ctx.run?.logMetric(key, v);
   await mkdir(ctx.out, { recursive: true });
+  // Per-example rows: ids and source sizes by row (the features keep the preprocess rows' order).
+  const ingestDir = optionalInput(ctx, 'ingest');
+  const { ids, dims } = await splitExamples({
+    index: await openArray(join(imagesDir, 'val', 'index')).catch(() => undefined),
+    rows: val.x.shape[0]!,
+    files,
+    ing: ingestDir ? await readIngest(ingestDir).catch(() => undefined) : undefined,
+    ingestDir,
+  });
+  const rows = await predictExamples(model, val, { classes: info.classes, ids, dims, batchSize: spec.train.batchSize, classTargets: targets });
+  const examplesFile = join(ctx.out, EXAMPLES_ARTIFACT);
+  await writeFile(examplesFile, examplesCsv(rows));
+  await ctx.run?.logArtifact(examplesFile);
+  for (const [key, v] of Object.entries(metrics)) ctx.run?.logMetric(key, v);
   await writeFile(join(ctx.out, 'metrics.json'), JSON.stringify(metrics, null, 1));
-  ctx.log.info(`evaluate: ${Object.entries(metrics).map(([key, v]) => `${key} ${v.toFixed(4)}`).join(', ')} (${r.n} images)`);
+  ctx.log.info(`evaluate: ${Object.entries(metrics).map(([key, v]) => `${key} ${v.toFixed(4)}`).join(', ')} (${r.n} images${recrop ? `, cropped with ${recrop}` : ''})`);
   targets?.dispose();
   model.dispose();
 }
@@ -63,8 +116,14 @@ async function run(ctx: StageContext): Promise<void> {
 export const stage: StageImpl = {
   kind: 'evaluate',
   version: 1,
-  inputs: ['preprocess', 'features', 'train'],
+  inputs: ['ingest', 'preprocess', 'features', 'train'],
   cacheable: false,
-  slice: (spec: ExperimentSpec) => ({ evaluate: spec.evaluate, loss: spec.loss, targets: spec.dataset.targets ?? null }),
+  slice: (spec: ExperimentSpec) => ({
+    evaluate: spec.evaluate,
+    loss: spec.loss,
+    targets: spec.dataset.targets ?? null,
+    // Another evaluation crop re-reads the sources with the training preprocessing otherwise.
+    recrop: spec.evaluate.crop !== undefined && spec.evaluate.crop !== spec.preprocess.crop ? spec.preprocess : null,
+  }),
   run,
 };

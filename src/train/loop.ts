@@ -32,7 +32,7 @@ export interface FitOptions {
   /** Per-class target vectors [K, D] for embedding training (cosine/mse targets, nearest-target accuracy). */
   classTargets?: tf.Tensor2D | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget'>>;
+    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget' | 'augment'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -114,6 +114,11 @@ export function evalMetrics(prefix: string, r: EvalResult, k: number, classes = 
   return m;
 }
 
+/** Augmentation applies to images only; cached activations (head training) are not images. */
+function augmentOf(s: Partial<Pick<TrainSpec, 'augment'>>, data: LabelledArrays): TrainSpec['augment'] {
+  return data.x.dtype === 'uint8' && data.x.shape.length === 4 ? (s.augment ?? 'none') : 'none';
+}
+
 export class TrainingAborted extends Error {
   constructor() {
     super('training aborted; rerun to resume from the last checkpoint');
@@ -149,7 +154,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
       // after validation: a sweep's log line at "epoch 12/12 100%" then carries epoch 12's own
       // val metric, not epoch 11's.
       let tick: [number, string] | undefined;
-      for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
+      for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize, augment: augmentOf(s, o.train) })) {
         if (ep.skipping()) continue;
         if (tick) o.progress?.tick(...tick);
         tick = undefined;
