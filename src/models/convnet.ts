@@ -26,6 +26,8 @@ export interface ArchOptions {
   globalPool?: 'avg' | 'max' | undefined;
   /** convnet: units of a hidden dense + relu layer between the pooling and the classifier (default none). */
   hidden?: number | undefined;
+  /** convnet: stride of the first conv (default 1); 2 runs every later layer at half the resolution, a quarter of the cost. */
+  stemStride?: 1 | 2 | undefined;
 }
 
 export function convnet(o: ArchOptions): tf.LayersModel {
@@ -36,7 +38,8 @@ export function convnet(o: ArchOptions): tf.LayersModel {
   for (let s = 1; s <= stages; s++) {
     const filters = o.width * 2 ** Math.min(s - 1, 3);
     const batchNorm = o.norm === 'batch';
-    x = tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: !batchNorm, kernelInitializer: init.he(), name: `stage${s}_conv` }).apply(x) as tf.SymbolicTensor;
+    const strides = s === 1 ? (o.stemStride ?? 1) : 1;
+    x = tf.layers.conv2d({ filters, kernelSize: 3, strides, padding: 'same', useBias: !batchNorm, kernelInitializer: init.he(), name: `stage${s}_conv` }).apply(x) as tf.SymbolicTensor;
     // Momentum 0.9 for the same reason as in the resnet: few steps leave 0.99's statistics stale.
     if (batchNorm) x = tf.layers.batchNormalization({ momentum: 0.9, name: `stage${s}_bn` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.activation({ activation: 'relu', name: `stage${s}_relu` }).apply(x) as tf.SymbolicTensor;

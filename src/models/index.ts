@@ -33,10 +33,11 @@ export interface BaseArchSpec {
   norm?: 'none' | 'batch' | undefined;
   globalPool?: 'avg' | 'max' | undefined;
   hidden?: number | undefined;
+  stemStride?: 1 | 2 | undefined;
 }
 
-export function archFields(b: BaseArchSpec): Pick<ArchOptions, 'width' | 'stages' | 'norm' | 'globalPool' | 'hidden'> {
-  return { width: b.width, stages: b.stages, norm: b.norm, globalPool: b.globalPool, hidden: b.hidden };
+export function archFields(b: BaseArchSpec): Pick<ArchOptions, 'width' | 'stages' | 'norm' | 'globalPool' | 'hidden' | 'stemStride'> {
+  return { width: b.width, stages: b.stages, norm: b.norm, globalPool: b.globalPool, hidden: b.hidden, stemStride: b.stemStride };
 }
 
 /** A fresh built-in architecture. */

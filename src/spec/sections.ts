@@ -120,6 +120,10 @@ export const modelSchema = z
           .enum(['avg', 'max'])
           .optional()
           .describe('`convnet`: global pooling before the classifier (default `avg`); `max` keeps a small local cue (a mark near an edge) from being averaged away.'),
+        stemStride: z
+          .union([z.literal(1), z.literal(2)])
+          .optional()
+          .describe('`convnet`: stride of the first convolution (default 1). 2 runs every later layer at half the resolution, about a quarter of the cost; the first 3×3 filters still see full-resolution texture.'),
         hidden: posInt(
           '`convnet`: a hidden dense layer (relu) of this many units between the global pooling and the classifier (default none). A linear classifier on pooled features cannot compare two of them, e.g. horizontal against vertical edge length, which is what an aspect ratio is.',
         ).optional(),
