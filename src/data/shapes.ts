@@ -22,10 +22,18 @@ export const SHAPE_CLASSES: readonly { name: string; subset: Subset }[] = [
 export const GROUND_TRUTH: Record<Subset, 'squish' | 'center' | 'border'> = { aspect: 'squish', edge: 'center', detail: 'border' };
 /** Output size the stripe period is tuned for (the preprocess default). */
 export const DETAIL_SIZE = 64;
-/** Stripe period after a border resize to DETAIL_SIZE, in output pixels (< 2: above Nyquist, filtered away). */
-export const DETAIL_PERIOD_BORDER = 1.8;
+/**
+ * Stripe period after a border resize to DETAIL_SIZE, in output pixels. It must sit in the stop
+ * band of the resampling filter, not just above Nyquist (2 px): version 1 used 1.8 px, where
+ * lanczos3 still passes part of the stripes as a moiré and a network learned the detail pair
+ * after border to 0.66–0.81 (measured in the demo sweep of 2026-12-02); 1.35 px (0.74 cycles/px)
+ * is filtered away. Center and squish scale the short side, 16/9 times less: 2.4 px, resolved.
+ */
+export const DETAIL_PERIOD_BORDER = 1.35;
+/** Detail images are 16:9 or 9:16, so border shrinks them 16/9 times more than center and squish. */
+const DETAIL_ASPECTS = [16 / 9, 9 / 16];
 /** Bumped when the images change: part of the ingest key through the stage version. */
-export const SHAPES_VERSION = 1;
+export const SHAPES_VERSION = 2;
 
 const ASPECTS = [1, 4 / 3, 3 / 4, 16 / 9, 9 / 16];
 
@@ -51,7 +59,7 @@ export function shapeParams(seed: number, index: number, classes: readonly strin
   const subset = def.subset;
   // Aspect uses every ratio including 1:1 so squish leaves no trace of the source ratio; the
   // other subsets are never square, since a square image is cropped the same way by all three.
-  const pool = subset === 'aspect' ? ASPECTS : ASPECTS.slice(1);
+  const pool = subset === 'aspect' ? ASPECTS : subset === 'detail' ? DETAIL_ASPECTS : ASPECTS.slice(1);
   const aspect = pool[Math.floor(r() * pool.length)]!;
   const short = randInt(r, 200, 675);
   const long = Math.round(short * Math.max(aspect, 1 / aspect));
