@@ -36,7 +36,7 @@ describe('ablate compare end to end', () => {
     const lines = table.split('\n');
     assert.ok(lines.some((l) => /^\s+center\s/.test(l)));
     // The failing trials are not in the mean: squish has seeds 0 and 1 (seed=2 failed), center none failed.
-    assert.match(table, /squish\s+\S+ ± \S+\s+2\s/);
+    assert.match(table, /squish\s+\d\.\d{4} \[\S+, \S+\]\s+2\s/);
     assert.match(table, /report: .*report\.html/);
   });
 

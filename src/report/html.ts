@@ -66,7 +66,7 @@ export function reportHtml(r: HtmlInput): string {
       const cls = g.best ? 'best' : '';
       const cells = [
         ...ctx.axes.map((a) => esc(g.group[a] ?? '')),
-        `${g.best ? '★ ' : ''}${num(g.estimate.mean)}<small>${ci(g.estimate.ci95, 4)}</small>`,
+        `${num(g.estimate.mean)}<small>${ci(g.estimate.ci95, 4)}</small>`,
         String(g.stats.n),
         num(g.stats.min),
         num(g.stats.max),
