@@ -33,7 +33,7 @@ export const DETAIL_PERIOD_BORDER = 1.35;
 /** Detail images are 16:9 or 9:16, so border shrinks them 16/9 times more than center and squish. */
 const DETAIL_ASPECTS = [16 / 9, 9 / 16];
 /** Bumped when the images change: part of the ingest key through the stage version. */
-export const SHAPES_VERSION = 2;
+export const SHAPES_VERSION = 3;
 
 const ASPECTS = [1, 4 / 3, 3 / 4, 16 / 9, 9 / 16];
 
@@ -87,9 +87,13 @@ export function shapeParams(seed: number, index: number, classes: readonly strin
     }
     const w = Math.round(wn * width);
     const h = Math.round(hn * height);
-    // keep the whole shape inside the central square, so center crop keeps it
-    const cx = width / 2 + (r() - 0.5) * 0.8 * (short - w);
-    const cy = height / 2 + (r() - 0.5) * 0.8 * (short - h);
+    // The centre is drawn in coordinates relative to the image (±12% of each side around the
+    // middle), the same for every ratio: version 2 placed it within the central *square*, so after
+    // squish a shape near the ends of the long axis could only be a stretched one from a squarer
+    // image, and squish arms learned the pairs to 0.6 instead of chance. ±12% keeps the shape
+    // inside the central square for center crop (its half-size is at most a quarter of the short side).
+    const cx = width * (0.5 + (r() - 0.5) * 0.24);
+    const cy = height * (0.5 + (r() - 0.5) * 0.24);
     box = { x: Math.round(cx - w / 2), y: Math.round(cy - h / 2), w, h };
   } else if (subset === 'edge') {
     const d = Math.round(0.09 * short);

@@ -16,8 +16,9 @@ export interface ConvergenceCheck {
 
 /** The per-epoch curve that stands for a final metric: `eval_accuracy` is judged by `val_accuracy`. */
 export function curveMetric(metric: string, history: Record<string, MetricPoint[]>): string | undefined {
-  const candidates = [metric, metric.replace(/^eval_/, 'val_'), 'val_loss'];
-  return candidates.find((m) => (history[m]?.length ?? 0) > 0);
+  // An eval_ metric is logged once, after training: its curve is the val_ metric of each epoch.
+  const candidates = metric.startsWith('eval_') ? [metric.replace(/^eval_/, 'val_'), 'val_loss'] : [metric, 'val_loss'];
+  return candidates.find((m) => (history[m]?.length ?? 0) > 1) ?? candidates.find((m) => (history[m]?.length ?? 0) > 0);
 }
 
 /**
