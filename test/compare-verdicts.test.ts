@@ -101,6 +101,19 @@ describe('slices and verdicts with per-example results', () => {
     assert.equal(b[m.classes.indexOf('b')], right);
   });
 
+  test('a slice interval never leaves [0, 1]', () => {
+    // Right on everything with seed 0, wrong on everything with 1 and 2: the t interval over 3
+    // seeds is 0.33 ± 1.43, bounds no accuracy can have.
+    const all = [0, 1, 2].map((s) => trial('x', s, examples(() => s === 0, aspect), 0.95));
+    const r = sliceReport(new Map([['x', all]]), DEFAULT_BINS, { resamples: 500 })!;
+    for (const row of r.rows) {
+      const c = row.arms.x!;
+      assert.ok(c.ci95[0] >= 0 && c.ci95[1] <= 1, `${row.kind} ${row.slice}: [${c.ci95}]`);
+      assert.ok(c.ci95[0] <= c.mean && c.mean <= c.ci95[1]);
+    }
+    assert.deepEqual(r.rows.find((x) => x.kind === 'aspect')!.arms.x!.ci95, [0, 1]);
+  });
+
   test('a verdict uses the examples; arms that did not learn get no ranking', () => {
     const g = aggregate(trials, ['preprocess.crop'], 'eval_accuracy', 'max', { replicate: 'seed', resamples: 1000 });
     assert.equal(g[0]!.label, 'center');
