@@ -1,20 +1,18 @@
-// Training and evaluating the super-resolution network. The optimizer, schedule, checkpoints and
-// loss terms are the training core's (src/train); what is specific here is the data (low-res
-// input, high-res target, no labels), the image-quality metrics and the triptychs. The classify
-// loop (train/loop.ts fit) is not reused because it is built around labels and accuracy.
+// Training and evaluating the super-resolution network. The epoch loop, optimizer, schedule,
+// checkpoints and loss terms are the training core's (src/train); what is specific here is the
+// data (low-res input, high-res target, no labels), the step, the image-quality metrics and the
+// triptychs.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { batches, type Normalize, normalizeTable } from '../data/loader.js';
+import { type Batch, batches, type Normalize, normalizeTable } from '../data/loader.js';
 import { openArray, type ZarrArray } from '../data/zarr.js';
 import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type CheckpointState, resumeOrStart } from '../train/checkpoint.js';
-import { EpochProgress, LoopCheckpoints } from '../train/epoch-progress.js';
-import { StopRule, type StopSummary } from '../train/stop-rule.js';
-import { TrainingAborted } from '../train/loop.js';
+import { hasCheckpoint } from '../train/checkpoint.js';
+import { type LoopResult, type MetricSink, type TrainTask, trainEpochs } from '../train/epoch-loop.js';
 import type { CompositeLoss } from '../train/losses.js';
-import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from '../train/optim.js';
+import type { TrainSpec } from '../train/optim.js';
 import { bicubicUpscale, psnr, ssim, toUnitRange } from './metrics.js';
 
 /** One split: targets `images` [N, S, S, C] and inputs `inputs_lr` [N, S/f, S/f, C], row-aligned. */
@@ -136,8 +134,6 @@ export async function triptychPng(model: tf.LayersModel, s: Samples, scale = 4):
   return gridPng(data, 3 * k, H, W, C, { range: [0, 1], cols: 3, pad: 1, scale });
 }
 
-export type MetricSink = (key: string, value: number, step: number) => void;
-
 export interface SrFitOptions {
   model: tf.LayersModel;
   loss: CompositeLoss;
@@ -158,15 +154,9 @@ export interface SrFitOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface SrFitResult {
-  resumedFrom: number;
-  epochs: number;
-  steps: number;
-  last: Record<string, number>;
+export interface SrFitResult extends LoopResult {
   /** The bicubic baseline on the validation set (computed once). */
   baseline?: SrEval | undefined;
-  history: CheckpointState['history'];
-  stop: StopSummary;
 }
 
 /** One optimizer step on a batch. The feature networks' weights are not in `vars`, so they never train. */
@@ -187,23 +177,11 @@ export function trainStep(model: tf.LayersModel, loss: CompositeLoss, opt: tf.Op
   return { total, terms: terms! };
 }
 
+/** Trains the super-resolution network through the one epoch loop, with PSNR/SSIM against the bicubic baseline as validation. */
 export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   const s = o.spec;
-  const n = o.train.hr.shape[0]!;
-  const stepsPerEpoch = Math.ceil(n / s.batchSize);
-  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : StopRule.epochLimit(s.epochs, s.stop);
-  const totalSteps = s.steps ?? epochs * stepsPerEpoch;
-  const evalEvery = o.evalEvery ?? 1;
   const lrShape = o.train.lr.shape.slice(1);
-  const opt = makeOptimizer(s);
   const vars = o.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const what = { models: { model: o.model }, optimizers: { opt } };
-  const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
-
-  const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
-  const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
-  const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
-
   // The baseline does not change during training: measure it once, log it beside every epoch.
   const baseline = o.val ? await evaluateSr(null, null, o.val, s.batchSize) : undefined;
   if (baseline) o.log?.info(`bicubic baseline on ${baseline.n} validation images: PSNR ${baseline.psnr.toFixed(2)} dB, SSIM ${baseline.ssim.toFixed(4)}`);
@@ -211,75 +189,31 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
   const writeTriptych = async (step: number) => {
     if (tri) await tri.write(await triptychPng(o.model, tri.samples), step);
   };
-  if (tri && state.step === 0) await writeTriptych(0);
-
-  let last: Record<string, number> = {};
-  try {
-    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
-      const ep = new EpochProgress(state, epoch, o.loss.names.length + 1, o.log);
-      const sums = ep.sums;
-      o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
-      for await (const b of batches({ images: o.train.hr, extra: [o.train.lr], batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize })) {
-        if (ep.skipping()) continue;
-        if (o.signal?.aborted) {
-          await checkpoints.keep(ep);
-          throw new TrainingAborted();
-        }
-        if (state.step >= totalSteps || rule.stopped) break;
-        const t0 = performance.now();
-        const rate = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
-        setLearningRate(opt, rate);
-        const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
-        const lr = tf.tensor4d(b.extra[0] as Float32Array, [b.n, ...lrShape] as [number, number, number, number]);
-        const { total, terms } = trainStep(o.model, o.loss, opt, lr, hr, vars);
-        const [c, e] = await Promise.all([total.data(), terms.data()]);
-        tf.dispose([hr, lr, total, terms]);
-        sums[0]! += c[0]! * b.n;
-        for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * b.n;
-        ep.trained(b.n);
-        state.step++;
-        rule.stepped(b.n, (performance.now() - t0) / 1000, epoch);
-        if (state.step % s.logEvery === 0) {
-          emit('train_step_loss', c[0]!, state.step);
-          for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
-          emit('lr', rate, state.step);
-        }
-        if (tri && state.step % tri.every === 0) await writeTriptych(state.step);
-        await checkpoints.keepIfDue(ep);
-        o.progress?.tick(b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`);
-      }
-      const secs = ep.seconds();
-      const seen = ep.seen;
-      const e1 = epoch + 1;
-      last = {
-        train_loss: sums[0]! / seen,
-        ...Object.fromEntries(o.loss.names.map((name, i) => [`train_loss_${name}`, sums[i + 1]! / seen])),
-        epoch_time_s: secs,
-        samples_per_s: seen / secs,
-        train_ms_per_step: (1000 * secs) / Math.max(1, Math.ceil(seen / s.batchSize)),
-      };
-      let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
-      if (o.val && (e1 % evalEvery === 0 || final || s.stop)) {
-        last = { ...last, ...srMetrics('val', await evaluateSr(o.model, o.loss, o.val, s.batchSize)), ...srMetrics('val', baseline!, '_bicubic') };
-      }
-      for (const [k, v] of Object.entries(last)) record(k, v, e1);
-      state.epoch = e1;
-      if (await rule.epochEnd(e1, last, o.model)) final = true;
-      const shown = Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_psnr|val_psnr_bicubic|val_ssim)$/.test(k));
-      o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s)`);
-      await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
-    }
-  } finally {
-    opt.dispose();
-  }
-  const stop = await rule.finish(state.epoch, o.model);
-  if (s.stop || s.budget) o.log?.info(`train: ${stop.message}`);
+  // A fresh run shows the untrained network first (a resumed one has it already).
+  if (tri && !(o.checkpointDir && (await hasCheckpoint(join(o.checkpointDir, 'checkpoint'))))) await writeTriptych(0);
+  const val = o.val;
+  const task: TrainTask<Batch> = {
+    samples: o.train.hr.shape[0]!,
+    terms: o.loss.names,
+    batches: (epoch) => batches({ images: o.train.hr, extra: [o.train.lr], batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize }),
+    async step(b, opt) {
+      const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
+      const lr = tf.tensor4d(b.extra[0] as Float32Array, [b.n, ...lrShape] as [number, number, number, number]);
+      const { total, terms } = trainStep(o.model, o.loss, opt, lr, hr, vars);
+      const [c, e] = await Promise.all([total.data(), terms.data()]);
+      tf.dispose([hr, lr, total, terms]);
+      return { loss: c[0]!, terms: e };
+    },
+    validate: val ? async () => ({ ...srMetrics('val', await evaluateSr(o.model, o.loss, val, s.batchSize)), ...srMetrics('val', baseline!, '_bicubic') }) : undefined,
+    afterStep: async (step) => {
+      if (tri && step % tri.every === 0) await writeTriptych(step);
+    },
+    shown: /^(train_loss|val_loss|val_psnr|val_psnr_bicubic|val_ssim)$/,
+  };
+  const r = await trainEpochs({ task, model: o.model, spec: s, evalEvery: o.evalEvery, checkpointDir: o.checkpointDir, metric: o.metric, progress: o.progress, log: o.log, signal: o.signal });
   // After a restore the last triptych shows the weights the run keeps.
-  if (tri && (stop.restored || state.step % tri.every !== 0)) await writeTriptych(state.step);
-  if (Object.keys(last).length === 0) {
-    for (const [k, points] of Object.entries(state.history)) if (points.length && points[points.length - 1]![0] === state.epoch) last[k] = points[points.length - 1]![1];
-  }
-  return { resumedFrom, epochs: state.epoch, steps: state.step, last, baseline, history: state.history, stop };
+  if (tri && (r.stop.restored || r.steps % tri.every !== 0)) await writeTriptych(r.steps);
+  return { ...r, baseline };
 }
 
 /** Writes a PNG under `dir` as `step_<000123>.png` and returns its path. */

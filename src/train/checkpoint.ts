@@ -93,6 +93,11 @@ export async function loadCheckpoint(dir: string, into: Checkpointable): Promise
   return found ? restore(found, into) : null;
 }
 
+/** Whether `dir` (or the `<dir>.old` a kill mid-save leaves) holds a complete checkpoint. */
+export async function hasCheckpoint(dir: string): Promise<boolean> {
+  return (await complete(dir)) || (await complete(`${dir}.old`));
+}
+
 async function complete(dir: string): Promise<boolean> {
   try {
     await access(join(dir, 'state.json'));

@@ -1,18 +1,15 @@
-// The supervised training loop: seeded shuffling through the data module's chunk-shuffling loader,
-// scheduled optimizer steps, per-step and per-epoch metrics, validation, checkpoints every N epochs
-// and resuming from the last one. Works on images (fine-tuning, training from scratch) and on
+// Supervised training: the classifier's batches (seeded shuffling through the data module's
+// chunk-shuffling loader, augmentation of images), its optimizer step and its validation, run by
+// the one epoch loop (epoch-loop.ts). Works on images (fine-tuning, training from scratch) and on
 // cached activations (head training) alike: both are Zarr arrays with labels.
 import * as tf from '@tensorflow/tfjs';
-import { batches, type Normalize } from '../data/loader.js';
+import { type Batch, batches, type Normalize } from '../data/loader.js';
 import type { ZarrArray } from '../data/zarr.js';
-import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type CheckpointState, resumeOrStart } from './checkpoint.js';
-import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
+import { type LoopResult, type MetricSink, type StepResult, TrainingAborted, type TrainTask, trainEpochs } from './epoch-loop.js';
 import type { CompositeLoss, LossBatch } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
-import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
-import { StopRule, type StopSummary } from './stop-rule.js';
+import type { TrainSpec } from './optim.js';
 
 /** A labelled array on disk: images (uint8, normalised on the fly) or activations (float32). */
 export interface LabelledArrays {
@@ -22,7 +19,7 @@ export interface LabelledArrays {
   normalize: Normalize;
 }
 
-export type MetricSink = (key: string, value: number, step: number) => void;
+export type { MetricSink };
 
 export interface FitOptions {
   model: tf.LayersModel;
@@ -49,17 +46,7 @@ export interface FitOptions {
   onEpochEnd?: (epoch: number, metrics: Record<string, number>) => void;
 }
 
-export interface FitResult {
-  /** Epoch the run started at (> 0 when it resumed from a checkpoint). */
-  resumedFrom: number;
-  epochs: number;
-  steps: number;
-  /** Metrics of the last epoch. */
-  last: Record<string, number>;
-  history: CheckpointState['history'];
-  /** How training ended (epoch limit, early stop, budget) and which weights the model holds. */
-  stop: StopSummary;
-}
+export type FitResult = LoopResult;
 
 export interface EvalResult {
   n: number;
@@ -119,115 +106,46 @@ function augmentOf(s: Partial<Pick<TrainSpec, 'augment'>>, data: LabelledArrays)
   return data.x.dtype === 'uint8' && data.x.shape.length === 4 ? (s.augment ?? 'none') : 'none';
 }
 
-export class TrainingAborted extends Error {
-  constructor() {
-    super('training aborted; rerun to resume from the last checkpoint');
-    this.name = 'TrainingAborted';
-  }
+export { TrainingAborted };
+
+/** The classifier's optimizer step: the composite loss on the batch, its terms, and the batch's top-1 hits. */
+function classifyStep(o: FitOptions, vars: tf.Variable[]) {
+  return async (b: Batch, opt: tf.Optimizer): Promise<StepResult> => {
+    const x = toTensor(b.x, b.shape);
+    const y = tf.tensor1d(b.y!, 'int32');
+    let extras: tf.Tensor | undefined;
+    const cost = opt.minimize(
+      () => {
+        const pred = o.model.apply(x, { training: true }) as tf.Tensor;
+        const { total, terms } = o.loss.compute(pred, lossBatch(y, o.classTargets));
+        extras = tf.keep(tf.concat([tf.stack(terms), hitCounts(classScores(pred, o.classTargets), y, 1).slice(0, 1)]));
+        return total;
+      },
+      true,
+      vars,
+    )!;
+    const [c, e] = await Promise.all([cost.data(), extras!.data()]);
+    tf.dispose([x, y, cost, extras!]);
+    const nT = o.loss.names.length;
+    return { loss: c[0]!, terms: e.subarray(0, nT), counts: e.subarray(nT, nT + 1) };
+  };
 }
 
+/** Trains a classifier (or a head on cached activations) through the one epoch loop. */
 export async function fit(o: FitOptions): Promise<FitResult> {
   const s = o.spec;
   const topK = o.topK ?? 5;
-  const evalEvery = o.evalEvery ?? 1;
-  const n = o.train.x.shape[0]!;
-  const stepsPerEpoch = Math.ceil(n / s.batchSize);
-  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : StopRule.epochLimit(s.epochs, s.stop);
-  const totalSteps = s.steps ?? epochs * stepsPerEpoch;
-  const opt = makeOptimizer(s);
   const vars = o.trainable ?? o.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const what = { models: { model: o.model }, optimizers: { opt } };
-  const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
-
-  const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const classes = o.classTargets ? o.classTargets.shape[0] : (o.model.outputs[0]!.shape.at(-1) ?? Number.POSITIVE_INFINITY);
-  const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
-  const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
-
-  let last: Record<string, number> = {};
-  try {
-    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
-      const ep = new EpochProgress(state, epoch, o.loss.names.length + 2, o.log);
-      const sums = ep.sums;
-      o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
-      // Each batch's progress tick is sent when the next batch starts, and the epoch's last one
-      // after validation: a sweep's log line at "epoch 12/12 100%" then carries epoch 12's own
-      // val metric, not epoch 11's.
-      let tick: [number, string] | undefined;
-      for await (const b of batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize, augment: augmentOf(s, o.train) })) {
-        if (ep.skipping()) continue;
-        if (tick) o.progress?.tick(...tick);
-        tick = undefined;
-        if (o.signal?.aborted) {
-          await checkpoints.keep(ep);
-          throw new TrainingAborted();
-        }
-        if (state.step >= totalSteps || rule.stopped) break;
-        const t0 = performance.now();
-        const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
-        setLearningRate(opt, lr);
-        setNoiseStep(state.step);
-        const x = toTensor(b.x, b.shape);
-        const y = tf.tensor1d(b.y!, 'int32');
-        let extras: tf.Tensor | undefined;
-        const cost = opt.minimize(
-          () => {
-            const pred = o.model.apply(x, { training: true }) as tf.Tensor;
-            const { total, terms } = o.loss.compute(pred, lossBatch(y, o.classTargets));
-            extras = tf.keep(tf.concat([tf.stack(terms), hitCounts(classScores(pred, o.classTargets), y, 1).slice(0, 1)]));
-            return total;
-          },
-          true,
-          vars,
-        )!;
-        const [c, e] = await Promise.all([cost.data(), extras!.data()]);
-        tf.dispose([x, y, cost, extras!]);
-        sums[0]! += c[0]! * b.n;
-        for (let i = 0; i < e.length; i++) sums[i + 1]! += e[i]! * (i < o.loss.names.length ? b.n : 1);
-        ep.trained(b.n);
-        state.step++;
-        rule.stepped(b.n, (performance.now() - t0) / 1000, epoch);
-        if (state.step % s.logEvery === 0) {
-          emit('train_step_loss', c[0]!, state.step);
-          for (const [i, name] of o.loss.names.entries()) emit(`train_step_loss_${name}`, e[i]!, state.step);
-          emit('lr', lr, state.step);
-        }
-        await checkpoints.keepIfDue(ep);
-        tick = [b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(0)} samples/s`];
-      }
-      const secs = ep.seconds();
-      const seen = ep.seen;
-      const e1 = epoch + 1;
-      last = {
-        train_loss: sums[0]! / seen,
-        ...Object.fromEntries(o.loss.names.map((name, i) => [`train_loss_${name}`, sums[i + 1]! / seen])),
-        train_accuracy: sums[o.loss.names.length + 1]! / seen,
-        epoch_time_s: secs,
-        samples_per_s: seen / secs,
-        // Per step, so arms with other batch counts compare: the cost of one optimizer step.
-        train_ms_per_step: (1000 * secs) / Math.max(1, Math.ceil(seen / s.batchSize)),
-      };
-      let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
-      // Early stopping needs its metric every epoch, whatever evaluate.every says.
-      if (o.val && (e1 % evalEvery === 0 || final || s.stop)) {
-        last = { ...last, ...evalMetrics('val', await evaluateArrays(o.model, o.loss, o.val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK, classes) };
-      }
-      for (const [k, v] of Object.entries(last)) record(k, v, e1);
-      if (tick) o.progress?.tick(...tick);
-      state.epoch = e1;
-      if (await rule.epochEnd(e1, last, o.model)) final = true;
-      o.progress?.done(`epoch ${e1}/${epochs}: ${Object.entries(last).filter(([k]) => /^(train_loss|val_loss|val_accuracy)$/.test(k)).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(seen / secs).toFixed(0)} samples/s)`);
-      await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
-      o.onEpochEnd?.(e1, last);
-    }
-  } finally {
-    opt.dispose();
-  }
-  const stop = await rule.finish(state.epoch, o.model);
-  if (s.stop || s.budget) o.log?.info(`train: ${stop.message}`);
-  // A rerun of a finished run trains nothing: report the recorded last epoch.
-  if (Object.keys(last).length === 0) {
-    for (const [k, points] of Object.entries(state.history)) if (points.length && points[points.length - 1]![0] === state.epoch) last[k] = points[points.length - 1]![1];
-  }
-  return { resumedFrom, epochs: state.epoch, steps: state.step, last, history: state.history, stop };
+  const val = o.val;
+  const task: TrainTask<Batch> = {
+    samples: o.train.x.shape[0]!,
+    terms: o.loss.names,
+    counts: ['train_accuracy'],
+    batches: (epoch) => batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize, augment: augmentOf(s, o.train) }),
+    step: classifyStep(o, vars),
+    validate: val ? async () => evalMetrics('val', await evaluateArrays(o.model, o.loss, val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK, classes) : undefined,
+    shown: /^(train_loss|val_loss|val_accuracy)$/,
+  };
+  return trainEpochs({ task, model: o.model, spec: s, evalEvery: o.evalEvery, checkpointDir: o.checkpointDir, metric: o.metric, progress: o.progress, log: o.log, signal: o.signal, onEpochEnd: o.onEpochEnd });
 }

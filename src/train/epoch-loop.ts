@@ -1,0 +1,176 @@
+// The one epoch loop every epoch-based task trains through (the classifier on images, the head on
+// cached activations, pretraining, super-resolution): seeded batches, the scheduled learning rate,
+// per-step and per-epoch metrics, validation, checkpoints (epoch ends, Ctrl-C between two steps,
+// every `train.checkpointMinutes`), resuming mid-epoch, early stopping and the budget (StopRule).
+// What differs per task is only its batches, its optimizer step and its validation: the task
+// supplies them as a TrainTask, and the loop never looks inside a batch.
+import type * as tf from '@tensorflow/tfjs';
+import { setNoiseStep } from '../models/layers.js';
+import type { Progress, StageLogger } from '../pipeline/types.js';
+import { type CheckpointState, resumeOrStart } from './checkpoint.js';
+import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
+import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
+import { StopRule, type StopSummary } from './stop-rule.js';
+
+export type MetricSink = (key: string, value: number, step: number) => void;
+
+/** What one optimizer step reports back to the loop. */
+export interface StepResult {
+  /** The weighted total loss (a mean over the batch). */
+  loss: number;
+  /** The unweighted loss terms, means over the batch, in the order of TrainTask.terms. */
+  terms: ArrayLike<number>;
+  /** Per-batch counts (e.g. correct predictions), in the order of TrainTask.counts: summed, then divided by the samples seen. */
+  counts?: ArrayLike<number> | undefined;
+}
+
+export interface TrainTask<B extends { n: number }> {
+  /** Training samples per epoch. */
+  samples: number;
+  /** Names of the loss terms (`train_loss_<name>`, `train_step_loss_<name>`). */
+  terms: readonly string[];
+  /** Epoch metrics that are counts over the samples (e.g. `train_accuracy`). */
+  counts?: readonly string[] | undefined;
+  /** The training batches of one epoch; the same seed and epoch give the same order, which is what resuming mid-epoch relies on. */
+  batches(epoch: number): AsyncIterable<B>;
+  /** One optimizer step on a batch, with the loop's optimizer (its rate already set). */
+  step(batch: B, opt: tf.Optimizer): Promise<StepResult>;
+  /** Validation metrics (`val_*`), run after the epochs validation is due. */
+  validate?: (() => Promise<Record<string, number>>) | undefined;
+  /** After every optimizer step (1-based count), e.g. super-resolution's triptychs. */
+  afterStep?: ((step: number) => Promise<void>) | undefined;
+  /** Metrics shown in the epoch's progress line. */
+  shown: RegExp;
+}
+
+export type LoopSpec = Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
+  Partial<Pick<TrainSpec, 'beta1' | 'checkpointMinutes' | 'stop' | 'budget'>>;
+
+export interface LoopOptions<B extends { n: number }> {
+  task: TrainTask<B>;
+  /** The model being trained: checkpointed, and the one the stop rule keeps the best weights of. */
+  model: tf.LayersModel;
+  spec: LoopSpec;
+  /** Validate every this many epochs (and always after the last, and every epoch under train.stop). */
+  evalEvery?: number | undefined;
+  /** Folder for the checkpoint (`<dir>/checkpoint`) and the best weights (`<dir>/best`); resumes from it when present. */
+  checkpointDir?: string | undefined;
+  metric?: MetricSink | undefined;
+  progress?: Progress | undefined;
+  log?: StageLogger | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called after every epoch (and its checkpoint); tests watch memory and interrupt here. */
+  onEpochEnd?: ((epoch: number, metrics: Record<string, number>) => void) | undefined;
+}
+
+export interface LoopResult {
+  /** Epoch the run started at (> 0 when it resumed from a checkpoint). */
+  resumedFrom: number;
+  epochs: number;
+  steps: number;
+  /** Metrics of the last epoch. */
+  last: Record<string, number>;
+  history: CheckpointState['history'];
+  /** How training ended (epoch limit, early stop, budget) and which weights the model holds. */
+  stop: StopSummary;
+}
+
+export class TrainingAborted extends Error {
+  constructor() {
+    super('training aborted; rerun to resume from the last checkpoint');
+    this.name = 'TrainingAborted';
+  }
+}
+
+export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): Promise<LoopResult> {
+  const { task, spec: s } = o;
+  const evalEvery = o.evalEvery ?? 1;
+  const n = task.samples;
+  const counts = task.counts ?? [];
+  const nT = task.terms.length;
+  const stepsPerEpoch = Math.ceil(n / s.batchSize);
+  const epochs = s.steps ? Math.ceil(s.steps / stepsPerEpoch) : StopRule.epochLimit(s.epochs, s.stop);
+  const totalSteps = s.steps ?? epochs * stepsPerEpoch;
+  const opt = makeOptimizer(s);
+  const what = { models: { model: o.model }, optimizers: { opt } };
+  const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
+
+  const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
+  const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
+  const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
+
+  let last: Record<string, number> = {};
+  try {
+    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
+      // sums: [loss, ...terms, ...counts]
+      const ep = new EpochProgress(state, epoch, 1 + nT + counts.length, o.log);
+      const sums = ep.sums;
+      o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
+      // Each batch's progress tick is sent when the next batch starts, and the epoch's last one
+      // after validation: a sweep's log line at "epoch 12/12 100%" then carries epoch 12's own
+      // val metric, not epoch 11's.
+      let tick: [number, string] | undefined;
+      for await (const b of task.batches(epoch)) {
+        if (ep.skipping()) continue;
+        if (tick) o.progress?.tick(...tick);
+        tick = undefined;
+        if (o.signal?.aborted) {
+          await checkpoints.keep(ep);
+          throw new TrainingAborted();
+        }
+        if (state.step >= totalSteps || rule.stopped) break;
+        const t0 = performance.now();
+        const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
+        setLearningRate(opt, lr);
+        setNoiseStep(state.step);
+        const r = await task.step(b, opt);
+        sums[0]! += r.loss * b.n;
+        for (let i = 0; i < nT; i++) sums[1 + i]! += r.terms[i]! * b.n;
+        for (let i = 0; i < counts.length; i++) sums[1 + nT + i]! += r.counts?.[i] ?? 0;
+        ep.trained(b.n);
+        state.step++;
+        rule.stepped(b.n, (performance.now() - t0) / 1000, epoch);
+        if (state.step % s.logEvery === 0) {
+          emit('train_step_loss', r.loss, state.step);
+          for (const [i, name] of task.terms.entries()) emit(`train_step_loss_${name}`, r.terms[i]!, state.step);
+          emit('lr', lr, state.step);
+        }
+        await task.afterStep?.(state.step);
+        await checkpoints.keepIfDue(ep);
+        tick = [b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`];
+      }
+      const secs = ep.seconds();
+      const seen = Math.max(1, ep.seen);
+      const e1 = epoch + 1;
+      last = {
+        train_loss: sums[0]! / seen,
+        ...Object.fromEntries(task.terms.map((name, i) => [`train_loss_${name}`, sums[1 + i]! / seen])),
+        ...Object.fromEntries(counts.map((name, i) => [name, sums[1 + nT + i]! / seen])),
+        epoch_time_s: secs,
+        samples_per_s: ep.seen / secs,
+        // Per step, so arms with other batch counts compare: the cost of one optimizer step.
+        train_ms_per_step: (1000 * secs) / Math.max(1, Math.ceil(ep.seen / s.batchSize)),
+      };
+      let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
+      // Early stopping needs its metric every epoch, whatever evaluate.every says.
+      if (task.validate && (e1 % evalEvery === 0 || final || s.stop)) last = { ...last, ...(await task.validate()) };
+      for (const [k, v] of Object.entries(last)) record(k, v, e1);
+      if (tick) o.progress?.tick(...tick);
+      state.epoch = e1;
+      if (await rule.epochEnd(e1, last, o.model)) final = true;
+      const shown = Object.entries(last).filter(([k]) => task.shown.test(k));
+      o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(ep.seen / secs).toFixed(0)} samples/s)`);
+      await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
+      o.onEpochEnd?.(e1, last);
+    }
+  } finally {
+    opt.dispose();
+  }
+  const stop = await rule.finish(state.epoch, o.model);
+  if (s.stop || s.budget) o.log?.info(`train: ${stop.message}`);
+  // A rerun of a finished run trains nothing: report the recorded last epoch.
+  if (Object.keys(last).length === 0) {
+    for (const [k, points] of Object.entries(state.history)) if (points.length && points[points.length - 1]![0] === state.epoch) last[k] = points[points.length - 1]![1];
+  }
+  return { resumedFrom, epochs: state.epoch, steps: state.step, last, history: state.history, stop };
+}
