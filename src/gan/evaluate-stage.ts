@@ -7,8 +7,8 @@ import { initBackend } from '../backend/index.js';
 import { loadModel } from '../models/io.js';
 import type { StageImpl } from '../pipeline/types.js';
 import { Seeds } from './random.js';
-import { qualityApplies } from './scorer-stage.js';
-import { gaussianFromJson, type QualityScore, qualityScore } from './scorer.js';
+import { qualityApplies } from './quality-applies.js';
+import { loadScorer, type QualityScore, qualityScore } from './scorer.js';
 import type { GeneratorInfo } from './train-stage.js';
 
 export const GAN_EVALUATE_VERSION = 1;
@@ -41,9 +41,7 @@ export const stage: StageImpl = {
   async run(ctx) {
     await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
     const info = JSON.parse(await readFile(join(ctx.input('train'), 'generator.json'), 'utf8')) as GeneratorInfo;
-    const scorerDir = ctx.input('scorer');
-    const [scorer, generator] = await Promise.all([loadModel(join(scorerDir, 'model')), loadModel(join(ctx.input('train'), 'generator'))]);
-    const real = gaussianFromJson(JSON.parse(await readFile(join(scorerDir, 'real-stats.json'), 'utf8')));
+    const [{ model: scorer, real }, generator] = await Promise.all([loadScorer(ctx.input('scorer')), loadModel(join(ctx.input('train'), 'generator'))]);
     const samples = generate(generator, info.latent, ctx.spec.gan.samples, ctx.spec.seed + 104729);
     const q = await qualityScore(scorer, real, samples);
     samples.dispose();

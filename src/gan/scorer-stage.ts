@@ -6,24 +6,13 @@ import { join } from 'node:path';
 import { initBackend } from '../backend/index.js';
 import { saveModel } from '../models/io.js';
 import type { StageImpl } from '../pipeline/types.js';
-import type { ExperimentSpec } from '../spec/schema.js';
-import { type DigitRange, loadDigits, sliceDigits } from './mnist.js';
+import { loadDigits, sliceDigits } from './mnist.js';
+import { qualityApplies, scorerRange } from './quality-applies.js';
 import { buildScorer, gaussianToJson, realStatistics, scorerOutputs, trainScorer } from './scorer.js';
 import * as tf from '@tensorflow/tfjs';
 
 export const SCORER_VERSION = 1;
 export const SCORER_TRAINING = { epochs: 2, batchSize: 64, lr: 2e-3, seed: 0, trainDigits: 8000 } as const;
-
-export function scorerRange(spec: ExperimentSpec): DigitRange | undefined {
-  const n = spec.preprocess.normalize;
-  return n === 'symmetric' || n === 'unit' ? n : undefined;
-}
-
-/** The score is defined on 28×28×1 digits in [0, 1] or [-1, 1]; other specs skip it. */
-export function qualityApplies(spec: ExperimentSpec): boolean {
-  const size = Array.isArray(spec.preprocess.size) ? spec.preprocess.size[0] : spec.preprocess.size;
-  return spec.evaluate.quality && size === 28 && spec.preprocess.channels === 1 && scorerRange(spec) !== undefined;
-}
 
 export const stage: StageImpl = {
   kind: 'scorer',

@@ -1,7 +1,10 @@
 // The small MNIST classifier behind the quality score: our stand-in for FID's Inception network,
 // trained here so the score needs no downloaded weights. Its 64-unit penultimate layer gives the
 // features for the Fréchet distance; its softmax gives the predicted classes for class coverage.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { loadModel } from '../models/io.js';
 import { classEntropy, fitGaussian, frechetDistance, type Gaussian } from './frechet.js';
 import type { Digits } from './mnist.js';
 import { Seeds } from './random.js';
@@ -116,4 +119,10 @@ export function gaussianToJson(g: Gaussian): { dim: number; mean: number[]; cov:
 }
 export function gaussianFromJson(j: { dim: number; mean: number[]; cov: number[] }): Gaussian {
   return { dim: j.dim, mean: Float64Array.from(j.mean), cov: Float64Array.from(j.cov) };
+}
+
+/** The scorer stage's output: the classifier and the feature statistics of real digits. */
+export async function loadScorer(dir: string): Promise<{ model: tf.LayersModel; real: Gaussian }> {
+  const [model, stats] = await Promise.all([loadModel(join(dir, 'model')), readFile(join(dir, 'real-stats.json'), 'utf8')]);
+  return { model, real: gaussianFromJson(JSON.parse(stats)) };
 }

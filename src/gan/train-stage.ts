@@ -10,10 +10,12 @@ import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { SaveClock } from '../train/epoch-progress.js';
+import { recordStop } from '../train/stop-rule.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
 import type { SourcePosition } from './real-source.js';
+import { QualityStop } from './quality-stop.js';
 import { criticSteps } from './schedule.js';
 import { ganConfigFromSpec, GanTrainer } from './trainer.js';
 
@@ -59,7 +61,8 @@ async function writeGrid(ctx: StageContext, trainer: GanTrainer, noise: tf.Tenso
 export const stage: StageImpl = {
   kind: 'train',
   version: GAN_TRAIN_VERSION,
-  inputs: ['preprocess'],
+  // The scorer only when it exists for the spec (inputs not in the plan are dropped): gan.stop scores while training.
+  inputs: ['preprocess', 'scorer'],
   cacheable: false,
   slice(spec) {
     const { samples: _samples, ...gan } = spec.gan;
@@ -95,6 +98,9 @@ export const stage: StageImpl = {
     let priorSeconds = 0;
     const ckpt = await loadCheckpoint(ckptDir, what);
     const history: CheckpointState['history'] = ckpt?.history ?? {};
+    // gan.stop keeps its best score, wait count and best generator in here (saved with every checkpoint).
+    const stopState: CheckpointState & { rule?: unknown } = ckpt ?? { epoch: 0, step: 0, history };
+    const qstop = spec.gan.stop ? await QualityStop.open(spec.gan.stop, ctx.input('scorer'), cfg.latent, spec.seed, stopState, ctx.out, ctx.log) : undefined;
     const record = (key: string, value: number, step: number) => {
       const points = history[key] ?? [];
       points.push([step, value]);
@@ -113,7 +119,13 @@ export const stage: StageImpl = {
 
     // `step` counts generator steps; the GAN has no epochs.
     const checkpoint = (step: number, secs: number) =>
-      saveCheckpoint(ckptDir, what, { epoch: 0, step, history, extra: { seconds: secs, noise: trainer.noisePosition, real: real.position } satisfies GanProgress });
+      saveCheckpoint(ckptDir, what, {
+        epoch: 0,
+        step,
+        history,
+        extra: { seconds: secs, noise: trainer.noisePosition, real: real.position } satisfies GanProgress,
+        ...(stopState.rule ? { rule: stopState.rule } : {}),
+      } as CheckpointState);
     const t0 = performance.now();
     const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
     if (start === 0 && spec.gan.bootstrap > 0) {
@@ -124,7 +136,8 @@ export const stage: StageImpl = {
     const clock = new SaveClock(spec.train.checkpointMinutes);
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
-    for (let g = start; g < steps; g++) {
+    let trained = start;
+    for (let g = start; g < steps && !qstop?.stopped; g++) {
       if (ctx.signal.aborted) {
         // Ctrl-C: everything up to step g is whole here, so keep it rather than lose the steps since
         // the last periodic checkpoint (a hard kill still falls back to that one).
@@ -139,24 +152,34 @@ export const stage: StageImpl = {
       ctx.progress.tick(1, `d ${m.d_loss.toFixed(3)} g ${m.g_loss.toFixed(3)}${w === undefined ? '' : ` W ${w.toFixed(4)}`} critic ${m.critic_steps}`);
       if (!Number.isFinite(m.d_loss) || !Number.isFinite(m.g_loss)) throw new Error(`GAN losses became non-finite at generator step ${g} (d ${m.d_loss}, g ${m.g_loss}); lower train.lr`);
       const done = g + 1;
+      trained = done;
+      const scored = qstop?.due(done, steps) ?? false;
+      if (scored) await qstop!.check(done, trainer.generator, record);
+      if (qstop?.stopped) break;
       if (done % spec.gan.sampleEvery === 0 && done < steps) {
         await writeGrid(ctx, trainer, noise, range, `step-${String(done).padStart(6, '0')}.png`);
         await checkpoint(done, seconds());
         clock.saved();
-      } else if (clock.due() && done < steps) {
+      } else if ((scored || clock.due()) && done < steps) {
+        // After a score too, so a resumed run continues with the patience count it had.
         await checkpoint(done, seconds());
         clock.saved();
       }
     }
     const total = seconds();
-    ctx.progress.done(`${steps} generator steps, ${criticTotal} critic steps this session, ${total.toFixed(1)} s`);
+    if (qstop) {
+      const end = await qstop.finish(trained, trainer.generator);
+      ctx.log.info(`train: ${end.message}`);
+      recordStop(ctx.run, end, { trained: 'generator_steps_trained', best: 'best_step' });
+    }
+    ctx.progress.done(`${trained} generator steps, ${criticTotal} critic steps this session, ${total.toFixed(1)} s`);
     await writeGrid(ctx, trainer, noise, range, 'final.png');
     await saveModel(trainer.generator, join(ctx.out, 'generator'));
-    const info: GeneratorInfo = { kind: cfg.kind, latent: cfg.latent, shape: cfg.shape, range, steps, seconds: total };
+    const info: GeneratorInfo = { kind: cfg.kind, latent: cfg.latent, shape: cfg.shape, range, steps: trained, seconds: total };
     await writeFile(join(ctx.out, 'generator.json'), JSON.stringify(info, null, 2));
-    await checkpoint(steps, total);
+    await checkpoint(trained, total);
     ctx.run?.logMetric('train_seconds', total);
-    ctx.run?.logMetric('critic_steps_total', Array.from({ length: steps }, (_, g) => criticSteps(g, cfg.critic)).reduce((a, b) => a + b, 0));
+    ctx.run?.logMetric('critic_steps_total', Array.from({ length: trained }, (_, g) => criticSteps(g, cfg.critic)).reduce((a, b) => a + b, 0));
     noise.dispose();
     trainer.dispose();
   },

@@ -1,6 +1,7 @@
 // The experiment and sweep schemas composed from the sections. `ExperimentInput` is what users
 // write (z.input), `ExperimentSpec` the resolved spec that runs and is hashed (z.output).
 import { z } from 'zod';
+import { qualityApplies } from '../gan/quality-applies.js';
 import {
   cacheSchema,
   datasetSchema,
@@ -44,6 +45,15 @@ export const experimentSchema = z
     if (spec.task === 'super-resolution' && spec.preprocess.downscale === undefined) {
       ctx.addIssue({ code: 'custom', path: ['preprocess', 'downscale'], message: 'is required for task super-resolution (2 or 4)' });
     }
+    if (spec.task === 'gan' && spec.gan.stop && !qualityApplies(spec)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gan', 'stop'],
+        message: 'needs the quality score, which is defined on 28×28×1 digits: preprocess.size 28, channels 1, normalize unit or symmetric, and evaluate.quality true',
+      });
+    }
+    // train.stop watches a per-epoch metric; a GAN has generator steps and its quality score.
+    if (spec.task === 'gan' && spec.train.stop) ctx.addIssue({ code: 'custom', path: ['train', 'stop'], message: 'is per-epoch (classify, super-resolution); a GAN stops on its quality score: use gan.stop' });
   })
   .describe('An ablate experiment: one run of the pipeline.');
 

@@ -316,6 +316,22 @@ export const ganSchema = z
     bootstrap: int('Discriminator-only batches before the loop (dcgan).').min(0).default(0),
     sampleEvery: posInt('Write a sample grid every this many generator steps.').default(100),
     samples: posInt('Generated samples for the quality score.').default(1000),
+    stop: z
+      .strictObject({
+        metric: z
+          .enum(['frechet_distance', 'class_coverage'])
+          .default('frechet_distance')
+          .describe('Quality metric watched: `frechet_distance` (lower is better) or `class_coverage` (higher is better).'),
+        every: posInt('Score the generator every this many generator steps, and after the last one.').default(500),
+        patience: posInt('Stop after this many scores without an improvement.').default(3),
+        minDelta: z.number().min(0).default(0).describe('An improvement must beat the best score by more than this.'),
+        samples: posInt('Generated samples per score while training (fewer than `gan.samples`: it runs many times).').default(500),
+        restoreBest: z.boolean().default(true).describe('End with the generator of the best score (kept in the work folder), so evaluate and the saved generator use it.'),
+      })
+      .optional()
+      .describe(
+        'Early stopping on the sample-quality score: `train.steps` stays the limit, and training ends sooner once the score has not improved for `patience` scores. Needs the quality score (28×28×1 digits, `preprocess.normalize` unit or symmetric, `evaluate.quality`). Resume and Ctrl-C keep the patience count and the best generator.',
+      ),
   })
   .describe('GAN training (task: gan).');
 

@@ -59,6 +59,8 @@ export class StopRule {
     /** Work folder: best weights go to `<dir>/best` (kept in memory without one). */
     private readonly dir: string | undefined,
     private readonly log?: Pick<StageLogger, 'info'> | undefined,
+    /** What the loop counts in messages: epochs here; generator steps and quality scores for the GAN. */
+    private readonly unit: { at: string; wait: string } = { at: 'epoch', wait: 'epoch' },
   ) {
     const c = checkpoint as StateWithRule;
     c.rule ??= { wait: 0, samples: 0, seconds: 0 };
@@ -104,7 +106,7 @@ export class StopRule {
       if (st.wait >= s.patience) {
         st.stopped = {
           epoch,
-          reason: `${s.metric} did not improve by more than ${s.minDelta} for ${s.patience} epoch${s.patience === 1 ? '' : 's'} (best ${st.best?.toFixed(4)} at epoch ${st.bestEpoch})`,
+          reason: `${s.metric} did not improve by more than ${s.minDelta} for ${s.patience} ${this.unit.wait}${s.patience === 1 ? '' : 's'} (best ${st.best?.toFixed(4)} at ${this.unit.at} ${st.bestEpoch})`,
         };
       }
     }
@@ -118,8 +120,8 @@ export class StopRule {
     let restored = false;
     if (s?.restoreBest && st.bestEpoch !== undefined && st.bestEpoch !== epochs) restored = await this.restoreBest(model);
     const reason: StopSummary['reason'] = st.stopped ? (st.stopped.reason.startsWith('budget') ? 'budget' : 'patience') : 'epochs';
-    const head = st.stopped ? `stopped after epoch ${st.stopped.epoch}: ${st.stopped.reason}` : `ran all ${epochs} epochs`;
-    const tail = restored ? `; weights of epoch ${st.bestEpoch} restored` : '';
+    const head = st.stopped ? `stopped after ${this.unit.at} ${st.stopped.epoch}: ${st.stopped.reason}` : `ran all ${epochs} ${this.unit.at}s`;
+    const tail = restored ? `; weights of ${this.unit.at} ${st.bestEpoch} restored` : '';
     const message = `${head}${tail}`;
     return { epochs, reason, message, restored, ...(st.bestEpoch !== undefined ? { bestEpoch: st.bestEpoch, best: st.best! } : {}) };
   }
@@ -158,11 +160,15 @@ export class StopRule {
   }
 }
 
-/** Records how training ended on the run: tags `ablate.train.end` (the message) and `ablate.train.stop_reason`, metrics `epochs_trained` and `best_epoch`. */
-export function recordStop(run: Pick<StageRun, 'setTag' | 'logMetric'> | null | undefined, stop: StopSummary): void {
+/**
+ * Records how training ended on the run: tags `ablate.train.end` (the message) and
+ * `ablate.train.stop_reason`, metrics `epochs_trained` and `best_epoch` (for the GAN, counted in
+ * generator steps: `generator_steps_trained` and `best_step`).
+ */
+export function recordStop(run: Pick<StageRun, 'setTag' | 'logMetric'> | null | undefined, stop: StopSummary, names = { trained: 'epochs_trained', best: 'best_epoch' }): void {
   if (!run) return;
   run.setTag('ablate.train.end', stop.message);
   run.setTag('ablate.train.stop_reason', stop.reason);
-  run.logMetric('epochs_trained', stop.epochs, stop.epochs);
-  if (stop.bestEpoch !== undefined) run.logMetric('best_epoch', stop.bestEpoch, stop.epochs);
+  run.logMetric(names.trained, stop.epochs, stop.epochs);
+  if (stop.bestEpoch !== undefined) run.logMetric(names.best, stop.bestEpoch, stop.epochs);
 }

@@ -1,0 +1,69 @@
+// `gan.stop`: early stopping of GAN training on the sample-quality score. A GAN has no epochs and
+// its losses say little about sample quality, so the generator is scored every `every` generator
+// steps (and after the last) on fixed noise, and training ends once the score has not improved for
+// `patience` scores. The bookkeeping is the epoch loops' StopRule (best value, wait count, best
+// weights in the work folder), counted in generator steps and scores; its state rides in the GAN
+// checkpoint, so an interrupted run resumes mid-patience with the same best generator.
+import type * as tf from '@tensorflow/tfjs';
+import type { ExperimentSpec } from '../spec/schema.js';
+import type { CheckpointState } from '../train/checkpoint.js';
+import { StopRule, type StopSummary } from '../train/stop-rule.js';
+import { generate, qualityMetrics } from './evaluate-stage.js';
+import { loadScorer, qualityScore } from './scorer.js';
+
+type GanStop = NonNullable<ExperimentSpec['gan']['stop']>;
+
+/** Lower Fréchet distance is better; higher class coverage is. */
+export function stopMode(metric: GanStop['metric']): 'min' | 'max' {
+  return metric === 'frechet_distance' ? 'min' : 'max';
+}
+
+export class QualityStop {
+  private readonly rule: StopRule;
+
+  private constructor(
+    private readonly stop: GanStop,
+    private readonly scorer: Awaited<ReturnType<typeof loadScorer>>,
+    private readonly latent: number,
+    private readonly seed: number,
+    state: CheckpointState,
+    dir: string,
+    log: { info(line: string): void },
+  ) {
+    const { metric, patience, minDelta, restoreBest } = stop;
+    this.rule = new StopRule({ metric, mode: stopMode(metric), patience, minDelta, restoreBest }, undefined, state, dir, log, { at: 'generator step', wait: 'score' });
+  }
+
+  /** `state` is the checkpoint state the GAN loop saves (the rule keeps its own part in it). */
+  static async open(stop: GanStop, scorerDir: string, latent: number, seed: number, state: CheckpointState, dir: string, log: { info(line: string): void }): Promise<QualityStop> {
+    return new QualityStop(stop, await loadScorer(scorerDir), latent, seed, state, dir, log);
+  }
+
+  get stopped(): boolean {
+    return this.rule.stopped;
+  }
+
+  /** Whether the generator is scored after `done` generator steps of `steps`. */
+  due(done: number, steps: number): boolean {
+    return done % this.stop.every === 0 || done === steps;
+  }
+
+  /**
+   * Scores the generator after `done` steps (the same noise every time, so scores differ only by
+   * the generator), logs `quality_<metric>` at that step, keeps the best generator; true to stop.
+   */
+  async check(done: number, generator: tf.LayersModel, record: (key: string, value: number, step: number) => void): Promise<boolean> {
+    const samples = generate(generator, this.latent, this.stop.samples, this.seed + 104723);
+    const q = await qualityScore(this.scorer.model, this.scorer.real, samples);
+    samples.dispose();
+    const metrics = qualityMetrics(q);
+    for (const [k, v] of Object.entries(metrics)) record(`quality_${k}`, v, done);
+    return this.rule.epochEnd(done, metrics, generator);
+  }
+
+  /** After training: the best generator back in place (restoreBest), and how training ended. */
+  async finish(steps: number, generator: tf.LayersModel): Promise<StopSummary> {
+    this.scorer.model.dispose();
+    return this.rule.finish(steps, generator);
+  }
+}
