@@ -123,7 +123,16 @@ export function noteLines(groups: readonly Group[]): string[] {
   const unknown = groups.filter((g) => g.stats.n > 0 && !g.converged && !climbing.includes(g) && g.learned !== false);
   if (unknown.length) out.push(`could not tell whether ${names(unknown)} converged (${unknown[0]!.runs.find((r) => !r.converged)?.convergedWhy}); set train.stop to train each arm to a plateau`);
   const neverFit = groups.filter((g) => g.learned === false);
-  if (neverFit.length) out.push(`${names(neverFit)} did not learn (${neverFit.map((g) => `${g.label}: ${g.learnedWhy}`).join('; ')}): verdicts against ${neverFit.length === 1 ? 'it' : 'them'} are inconclusive`);
+  if (neverFit.length) {
+    const why = neverFit.map((g) => `${g.label}: ${g.learnedWhy}`).join('; ');
+    const fit = groups.filter((g) => g.stats.n > 0 && g.learned !== false);
+    const one = neverFit.length === 1;
+    out.push(
+      fit.length
+        ? `${names(neverFit)} did not learn (${why}) where ${names(fit)} did with the same training: ${one ? 'its' : 'their'} verdicts against ${fit.length === 1 ? 'it' : 'them'} stand (a crop that removes the cue cannot be learned), but look at ${one ? 'its' : 'their'} learning curve before blaming the arm${one ? '' : 's'}${one ? '' : '; between them the verdict is inconclusive'}`
+        : `${names(neverFit)} did not learn (${why}): no arm fit the data, so no verdict ranks them; fix the training (train.epochs, train.lr, the model) first`,
+    );
+  }
   return out;
 }
 
