@@ -75,6 +75,17 @@ describe('aggregate', () => {
     assert.ok(Math.abs(g[0]!.curve[2]!.mean - 0.92) < 1e-12);
   });
 
+  test('an accuracy interval stays in [0, 1]; other metrics are not cut', () => {
+    // 3 seeds at 1, 1, 0.99: the t interval is 0.997 ± 0.014, past 1.
+    const acc = [trial('a', 0, 1), trial('a', 1, 1), trial('a', 2, 0.99)];
+    const [g] = aggregate(acc, ['preprocess.crop'], 'val_accuracy', 'max', 'seed');
+    assert.equal(g!.estimate.ci95[1], 1);
+    assert.ok(g!.estimate.ci95[0] < 0.99);
+    const loss = acc.map((t) => ({ ...t, metrics: { val_loss: t.metrics.val_accuracy! } }));
+    const [l] = aggregate(loss, ['preprocess.crop'], 'val_loss', 'min', 'seed');
+    assert.ok(l!.estimate.ci95[1] > 1, `${l!.estimate.ci95}`);
+  });
+
   test('goal min ranks the smallest first', () => {
     const g = aggregate([trial('a', 0, 3), trial('b', 0, 1), trial('c', 0, 2)], ['preprocess.crop'], 'val_accuracy', 'min');
     assert.deepEqual(g.map((x) => [x.label, x.best]), [['b', true], ['c', false], ['a', false]]);

@@ -6,7 +6,7 @@ import type { MetricPoint } from '../track/types.js';
 import type { ExampleRow } from '../train/examples.js';
 import { convergence, curveMetric, learned } from './convergence.js';
 import type { TrialData } from './load.js';
-import { comparePaired, type ExampleScores, estimateMean, iqm, type MeanEstimate, type PairEstimate } from './stats.js';
+import { comparePaired, type ExampleScores, estimateMean, iqm, type MeanEstimate, type PairEstimate, proportionBounds } from './stats.js';
 
 export interface Stats {
   n: number;
@@ -186,7 +186,7 @@ export function aggregate(trials: readonly TrialData[], axes: readonly string[],
       label,
       stats: stats(values),
       wall: stats(ok.map((t) => t.wallSeconds)),
-      estimate: estimateMean(values, { examples, ...(o.resamples ? { resamples: o.resamples } : {}) }),
+      estimate: estimateMean(values, { examples, bounds: proportionBounds(metric), ...(o.resamples ? { resamples: o.resamples } : {}) }),
       ...(ok.length >= 8 ? { iqm: iqm(values) } : {}),
       runs,
       failed: ts.filter((t) => !ok.includes(t)).map((t) => ({ name: t.name, runIds: t.runIds, status: t.status, ...(t.error ? { error: t.error } : {}) })),

@@ -79,11 +79,10 @@ export function sliceReport(arms: ReadonlyMap<string, readonly TrialData[]>, bin
         const perRun = ts.map((t) => t.examples!.filter((r) => of(r, bins) === slice));
         if (perRun.some((rs) => rs.length === 0)) continue;
         const values = perRun.map((rs) => rs.reduce((s, r) => s + r.correct, 0) / rs.length);
-        const est = estimateMean(values, { examples: perRun.map((rs) => new Map(rs.map((r) => [r.id, r.correct]))), ...(o.resamples ? { resamples: o.resamples } : {}) });
         // A slice's accuracy is a proportion: a t interval over 3 seeds of a 0/1-heavy slice can reach
-        // past 0 or 1, bounds no run could produce, so the interval is cut to [0, 1].
-        const ci95: Interval = [Math.max(0, est.ci95[0]), Math.min(1, est.ci95[1])];
-        row.arms[label] = { examples: perRun[0]!.length, mean: est.mean, ci95, n: est.n };
+        // past 0 or 1 (-0.44..1.18 measured), bounds no run could produce, so the interval is cut to [0, 1].
+        const est = estimateMean(values, { examples: perRun.map((rs) => new Map(rs.map((r) => [r.id, r.correct]))), bounds: [0, 1], ...(o.resamples ? { resamples: o.resamples } : {}) });
+        row.arms[label] = { examples: perRun[0]!.length, mean: est.mean, ci95: est.ci95, n: est.n };
       }
       rows.push(row);
     }
