@@ -6,6 +6,7 @@
 // exits 1 when a planted loser is not found.
 //   npm run bench:verdicts                      # both sets, 1,200 images each
 //   BENCH_VERDICTS_COUNT=600 BENCH_VERDICTS_SETS=stretch npm run bench:verdicts
+//   BENCH_VERDICTS_KEEP=1 npm run bench:verdicts  # keep the runs (ablate compare <dir>/runs-<set>)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,8 @@ try {
     results[kind] = { loser: PLANTED_LOSER[kind], found, verdicts, means: Object.fromEntries(c.groups.map((g) => [g.label, g.estimate.mean])), converged: Object.fromEntries(c.groups.map((g) => [g.label, g.converged])), minutes: (performance.now() - t0) / 60_000 };
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_VERDICTS_KEEP) log(`runs kept in ${dir} (ablate compare ${dir}/runs-<set>)`);
+  else rmSync(dir, { recursive: true, force: true });
 }
 console.log(JSON.stringify({ count: COUNT, sets: results, ok }));
 process.exit(ok ? 0 : 1);
