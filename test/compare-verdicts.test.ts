@@ -143,6 +143,42 @@ describe('slices and verdicts with per-example results', () => {
     assert.match(noteLines(g)[0]!, /^squish was still improving: this table compares learning speed, not the arms; raise train\.epochs or set train\.stop$/);
   });
 
+  test('an arm whose runs each look flat but whose mean curve over seeds climbs is still improving', () => {
+    // val_accuracy per epoch of the demo sweep (fresh clone, 2026-12-02; 10 epochs, cosine to 0,
+    // every run to its epoch limit): border and center were still climbing, squish had plateaued.
+    const demo: Record<string, number[][]> = {
+      border: [
+        [0.235, 0.367, 0.465, 0.52, 0.627, 0.767, 0.75, 0.718, 0.792, 0.807],
+        [0.18, 0.278, 0.547, 0.598, 0.625, 0.642, 0.715, 0.718, 0.748, 0.748],
+        [0.22, 0.125, 0.305, 0.492, 0.65, 0.65, 0.72, 0.72, 0.743, 0.738],
+      ],
+      center: [
+        [0.237, 0.555, 0.537, 0.56, 0.675, 0.76, 0.762, 0.775, 0.83, 0.823],
+        [0.273, 0.5, 0.475, 0.608, 0.71, 0.73, 0.797, 0.807, 0.805, 0.818],
+        [0.223, 0.37, 0.532, 0.667, 0.715, 0.748, 0.78, 0.792, 0.807, 0.805],
+      ],
+      squish: [
+        [0.17, 0.635, 0.642, 0.705, 0.743, 0.74, 0.738, 0.765, 0.733, 0.733],
+        [0.255, 0.343, 0.615, 0.63, 0.698, 0.723, 0.752, 0.752, 0.738, 0.733],
+        [0.165, 0.302, 0.325, 0.73, 0.645, 0.76, 0.748, 0.738, 0.728, 0.725],
+      ],
+    };
+    const runs = (tags: Record<string, string>) =>
+      Object.entries(demo).flatMap(([arm, cs]) => cs.map((c, seed) => ({ ...trial(arm, seed, centerRows(seed), 0.95, { val_accuracy: curve(c) }), tags, metrics: { eval_accuracy: c.at(-1)!, train_accuracy: 0.95 } })));
+    const g = aggregate(runs({ 'ablate.train.stop_reason': 'epochs' }), ['preprocess.crop'], 'eval_accuracy', 'max', { replicate: 'seed', resamples: 200 });
+    const arm = (l: string) => g.find((x) => x.label === l)!;
+    assert.ok(arm('border').runs.every((r) => r.converged), 'border: each run alone looks flat');
+    for (const l of ['border', 'center']) {
+      assert.equal(arm(l).converged, false, l);
+      assert.match(arm(l).improvingWhy!, /^mean over 3 seeds: val_accuracy \+0\.0\d+ over the last 20% of training/);
+    }
+    assert.equal(arm('squish').converged, true);
+    assert.match(noteLines(g)[0]!, /^center and border were still improving/);
+    // Runs that train.stop ended on a plateau are judged by that, not by their mean curve.
+    const stopped = aggregate(runs({ 'ablate.train.stop_reason': 'patience' }), ['preprocess.crop'], 'eval_accuracy', 'max', { replicate: 'seed', resamples: 200 });
+    assert.ok(stopped.every((x) => x.converged));
+  });
+
   test('a baseline arm is the reference of the vs column', () => {
     const g = aggregate(trials, ['preprocess.crop'], 'eval_accuracy', 'max', { replicate: 'seed', baseline: 'squish', resamples: 500 });
     assert.equal(g.find((x) => x.label === 'squish')!.baseline, true);

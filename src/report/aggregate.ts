@@ -74,8 +74,10 @@ export interface Group {
   baseline: boolean;
   /** Difference to the best group's mean (signed, this − best). */
   delta: number;
-  /** Every run of the group had stopped improving. */
+  /** Every run of the group had stopped improving, and so had their mean curve. */
   converged: boolean;
+  /** Why the arm counts as still improving when its mean curve over seeds was (its runs may each look flat). */
+  improvingWhy?: string;
   /** Whether the arm learned (classification only; undefined when it cannot be told). */
   learned?: boolean;
   learnedWhy?: string;
@@ -175,6 +177,15 @@ export function aggregate(trials: readonly TrialData[], axes: readonly string[],
         convergedWhy: c.why,
       };
     });
+    // The arm as a whole: one run's curve over 10 epochs has little power to show a climb, the
+    // mean over seeds has √n less noise. Only when every run ran to its epoch limit (none stopped
+    // on a plateau), so the mean curve's tail is the same epochs of every run. Measured on the
+    // demo (10 epochs, 3 seeds): border and center climbed +0.039 and +0.029 over the last 20%
+    // (noise ±0.018, ±0.010) with each run's own check calling them flat.
+    const curveName = ok.map((t) => curveMetric(metric, t.history)).find((m) => m !== undefined) ?? metric;
+    const curve = meanCurve(ok.map((t) => t.history[curveName] ?? []));
+    const allRanOut = ok.length > 1 && ok.every((t) => t.tags?.['ablate.train.stop_reason'] !== 'patience');
+    const whole = allRanOut ? convergence({ metric: curveName, goal, history: { [curveName]: curve.map((p) => ({ step: p.step, value: p.mean, timestamp: 0 })) } }) : undefined;
     // Learned: the group's mean final training accuracy against chance for its number of classes.
     const classes = ok.find((t) => t.examples?.length)?.examples;
     const nClasses = classes ? new Set(classes.map((r) => r.trueClass)).size : undefined;
@@ -190,12 +201,13 @@ export function aggregate(trials: readonly TrialData[], axes: readonly string[],
       ...(ok.length >= 8 ? { iqm: iqm(values) } : {}),
       runs,
       failed: ts.filter((t) => !ok.includes(t)).map((t) => ({ name: t.name, runIds: t.runIds, status: t.status, ...(t.error ? { error: t.error } : {}) })),
-      curve: meanCurve(ok.map((t) => t.history[curveMetric(metric, t.history) ?? metric] ?? [])),
-      curveMetric: ok.map((t) => curveMetric(metric, t.history)).find((m) => m !== undefined) ?? metric,
+      curve,
+      curveMetric: curveName,
       best: false,
       baseline: matchesBaseline({ label, group }, o.baseline),
       delta: Number.NaN,
-      converged: runs.length > 0 && runs.every((r) => r.converged),
+      converged: runs.length > 0 && runs.every((r) => r.converged) && !whole?.improving,
+      ...(whole?.improving ? { improvingWhy: `mean over ${ok.length} seeds: ${whole.why}` } : {}),
       ...(l ? { learned: l.learned, learnedWhy: l.why } : {}),
       cost: {
         wall: stats(ok.map((t) => t.wallSeconds)),

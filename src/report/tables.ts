@@ -115,10 +115,13 @@ export function verdictLines(groups: readonly Group[]): string[] {
 export function noteLines(groups: readonly Group[]): string[] {
   const out: string[] = [];
   const names = (gs: Group[]) => (gs.length <= 1 ? gs.map((g) => g.label).join('') : `${gs.slice(0, -1).map((g) => g.label).join(', ')} and ${gs.at(-1)!.label}`);
-  const climbing = groups.filter((g) => g.stats.n > 0 && g.runs.some((r) => r.improving) && g.learned !== false);
+  const climbing = groups.filter((g) => g.stats.n > 0 && (g.runs.some((r) => r.improving) || g.improvingWhy) && g.learned !== false);
   if (climbing.length) {
     out.push(`${names(climbing)} ${climbing.length === 1 ? 'was' : 'were'} still improving: this table compares learning speed, not the arms; raise train.epochs or set train.stop`);
-    for (const g of climbing) for (const r of g.runs.filter((x) => x.improving)) out.push(`  ${r.name}: ${r.convergedWhy}`);
+    for (const g of climbing) {
+      if (g.improvingWhy) out.push(`  ${g.label}: ${g.improvingWhy}`);
+      for (const r of g.runs.filter((x) => x.improving)) out.push(`  ${r.name}: ${r.convergedWhy}`);
+    }
   }
   const unknown = groups.filter((g) => g.stats.n > 0 && !g.converged && !climbing.includes(g) && g.learned !== false);
   if (unknown.length) out.push(`could not tell whether ${names(unknown)} converged (${unknown[0]!.runs.find((r) => !r.converged)?.convergedWhy}); set train.stop to train each arm to a plateau`);
