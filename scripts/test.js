@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 
 function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -28,8 +29,12 @@ const { uvPoolSize } = createRequire(import.meta.url)('../bin/uv-pool.cjs');
 // command line (`npm test -- --test-reporter=spec`) or ABLATE_TEST_VERBOSE=1 brings back the full stream.
 const extra = process.argv.slice(2);
 const reporter = extra.some((a) => a.startsWith('--test-reporter')) || process.env.ABLATE_TEST_VERBOSE ? [] : ['--test-reporter=./scripts/compact-reporter.js'];
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...reporter, ...extra, ...files], {
+// Two test files run at once, so each gets half the cores, as a sweep's trials do: the cores a
+// run may use decide its default number of data-parallel training workers (src/train/parallel).
+const CONCURRENCY = 2;
+const cores = process.env.ABLATE_CORES ?? String(Math.max(1, Math.floor(availableParallelism() / CONCURRENCY)));
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${CONCURRENCY}`, ...reporter, ...extra, ...files], {
   stdio: 'inherit',
-  env: { ...process.env, UV_THREADPOOL_SIZE: uvPoolSize() },
+  env: { ...process.env, UV_THREADPOOL_SIZE: uvPoolSize(), ABLATE_CORES: cores },
 });
 process.exit(r.status ?? 1);

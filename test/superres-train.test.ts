@@ -15,7 +15,7 @@ import { buildLoss, mse } from '../src/train/losses.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import { bicubicUpscale } from '../src/superres/metrics.js';
 import { superresNet } from '../src/superres/model.js';
-import { evaluateSr, fitSr, loadSamples, type SrArrays, trainStep, triptychPng } from '../src/superres/train.js';
+import { evaluateSr, fitSr, loadSamples, type SrArrays, srShardTensors, triptychPng } from '../src/superres/train.js';
 import { TrainingAborted } from '../src/train/loop.js';
 
 let dir: string;
@@ -130,12 +130,19 @@ test('one step: the network trains, the feature network does not, nothing is rea
     reads++;
     return orig.readSync.apply(backend, a);
   };
+  // One step as the epoch loop takes it, short of reading the loss: the gradient, applied.
+  const trainStep = () => {
+    const r = srShardTensors(m, loss, lr, hr, vars);
+    opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: r.grads[i]! })));
+    tf.dispose(r.grads);
+    return { total: r.total, terms: r.terms };
+  };
   // warm-up step (optimizer slots are created on the first one), then count tensors on the next
-  tf.dispose(Object.values(trainStep(m, loss, opt, lr, hr, vars)));
+  tf.dispose(Object.values(trainStep()));
   const tensors = tf.memory().numTensors;
   let r: ReturnType<typeof trainStep>;
   try {
-    r = trainStep(m, loss, opt, lr, hr, vars);
+    r = trainStep();
   } finally {
     backend.read = orig.read;
     backend.readSync = orig.readSync;
@@ -279,4 +286,30 @@ test('fit: train.stop on val_psnr (mode max) stops on a plateau and restores the
   assert.equal(r.stop.reason, 'patience');
   assert.equal(r.stop.bestEpoch, 1);
   assert.match(r.stop.message, /val_psnr did not improve by more than 0.01 for 2 epochs/);
+});
+
+test('fit: 2 data-parallel workers (the feature network sent to the worker) train what 1 worker trains', async () => {
+  const train = await smoothSplit(join(dir, 'data-par', 'train'), 12, 8);
+  const net = base();
+  const loss = await buildLoss(
+    [
+      { kind: 'pixel', weight: 1, distance: 'mse' },
+      { kind: 'content', weight: 0.5, layers: LAYERS, weights: [0.1, 0.8, 0.1], distance: 'mse' },
+    ],
+    async () => net,
+  );
+  const go = async (workers: number) => {
+    const model = superresNet({ channels: 3, factor: 2, blocks: 1, filters: 8, seed: 9 });
+    const steps: number[] = [];
+    // 12 samples in batches of 8: 8 and 4 rows a step.
+    await fitSr({ model, loss, train, spec: { ...fitSpec(8), epochs: 1, workers }, seed: 0, metric: (k, v) => void (k === 'train_step_loss_content' && steps.push(v)) });
+    const w = model.getLayer('out_conv').getWeights()[0]!.clone();
+    model.dispose();
+    return { steps, w };
+  };
+  const one = await go(1);
+  const two = await go(2);
+  assert.equal(one.steps.length, 2);
+  for (const [i, v] of one.steps.entries()) near(two.steps[i]!, v, 1e-4 * Math.abs(v), `content loss at step ${i + 1}`);
+  assert.ok(maxAbsDiff(one.w, two.w) < 1e-4, `out_conv differs by ${maxAbsDiff(one.w, two.w)}`);
 });

@@ -88,7 +88,8 @@ async function loadWasm(): Promise<string> {
   registerWasmKernels();
   await activate('wasm');
   const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-  return `${simd ? 'SIMD' : 'no SIMD'}, 1 thread`;
+  // One thread per backend: a run uses more cores through data-parallel workers (train.workers).
+  return simd ? 'SIMD' : 'no SIMD';
 }
 
 export const defaultLoaders: Record<BackendName, BackendLoader> = {
@@ -125,9 +126,11 @@ export async function selectBackend(
   throw new Error(`no tfjs backend could be started: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
 }
 
-export function formatBackend(info: BackendInfo): string {
+/** `backend: wasm (SIMD) × 2 workers [skipped …]`; the worker count only for the single-threaded backends. */
+export function formatBackend(info: BackendInfo, workers?: number): string {
   const skipped = info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
-  return `backend: ${info.name} (${info.detail})${skipped ? ` [skipped ${skipped}]` : ''}`;
+  const ranks = workers !== undefined && info.tfBackend !== 'tensorflow' ? ` × ${workers} worker${workers === 1 ? '' : 's'}` : '';
+  return `backend: ${info.name} (${info.detail})${ranks}${skipped ? ` [skipped ${skipped}]` : ''}`;
 }
 
 const cache = new Map<BackendRequest, Promise<BackendInfo>>();
@@ -142,11 +145,12 @@ let current: BackendInfo | undefined;
 export async function initBackend(
   requested: BackendRequest = 'auto',
   log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  workers?: number,
 ): Promise<BackendInfo> {
   let p = cache.get(requested);
   if (!p) {
     p = selectBackend(requested).then((info) => {
-      log(formatBackend(info));
+      log(formatBackend(info, workers));
       return info;
     });
     cache.set(requested, p);

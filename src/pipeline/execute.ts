@@ -71,7 +71,8 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
       if (signal.aborted) throw new AbortedError();
       if (!backendReady && TF_STAGES.has(stage.kind)) {
         const { initBackend } = await import('../backend/index.js');
-        const b = await initBackend(spec.train.backend);
+        const { resolveWorkers } = await import('../train/parallel/cores.js');
+        const b = await initBackend(spec.train.backend, undefined, resolveWorkers(spec.train.workers));
         run.setTag(TAG.backend, b.name);
         backendReady = true;
       }

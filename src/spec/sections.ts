@@ -242,6 +242,9 @@ export const trainSchema = z
       .enum(BACKENDS)
       .default('auto')
       .describe('TF.js backend: `auto` picks the fastest installed (node-gpu, node, wasm, cpu); naming one that is not installed is an error.'),
+    workers: posInt(
+      'Data-parallel training: worker threads (ranks) that split every batch, each with its own single-threaded wasm backend; default: the cores this run may use (all of them, or its share under a sweep running several trials at once). The same spec and seed give the same numbers for the same worker count; another count gives other rounding (and, with batch norm or dropout, other per-shard statistics and masks). Ignored on the native backends, which use every core already.',
+    ).optional(),
     logEvery: posInt('Log step metrics every this many steps.').default(20),
     checkpointEvery: posInt('Save a checkpoint every this many epochs (a rerun resumes from the last).').default(1),
     stop: z

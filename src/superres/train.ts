@@ -10,10 +10,15 @@ import { openArray, type ZarrArray } from '../data/zarr.js';
 import { gridPng } from '../gan/grid.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
-import { type LoopResult, type MetricSink, type TrainTask, trainEpochs } from '../train/epoch-loop.js';
-import type { CompositeLoss } from '../train/losses.js';
+import { type LoopResult, type MetricSink, type TrainTask, trainEpochs, trainingWorkers } from '../train/epoch-loop.js';
+import { buildLoss, type CompositeLoss, type LossTermSpec } from '../train/losses.js';
 import type { TrainSpec } from '../train/optim.js';
+import { type ModelArtifacts, modelArtifacts, modelFromArtifacts, type ShardGrads } from '../train/parallel/replica.js';
+import { batchBuffers, splitBatch } from '../train/parallel/shards.js';
 import { bicubicUpscale, psnr, ssim, toUnitRange } from './metrics.js';
+// Registers the network's custom layers, which a data-parallel worker (importing this module for
+// srReplica) needs before it rebuilds the model.
+import './model.js';
 
 /** One split: targets `images` [N, S, S, C] and inputs `inputs_lr` [N, S/f, S/f, C], row-aligned. */
 export interface SrArrays {
@@ -140,7 +145,7 @@ export interface SrFitOptions {
   train: SrArrays;
   val?: SrArrays | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget'>>;
+    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget' | 'workers'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -159,22 +164,64 @@ export interface SrFitResult extends LoopResult {
   baseline?: SrEval | undefined;
 }
 
-/** One optimizer step on a batch. The feature networks' weights are not in `vars`, so they never train. */
-export function trainStep(model: tf.LayersModel, loss: CompositeLoss, opt: tf.Optimizer, lr: tf.Tensor4D, hr: tf.Tensor4D, vars: tf.Variable[]): { total: tf.Scalar; terms: tf.Tensor1D } {
+/**
+ * The loss, its terms and its gradient for one batch, all left on the backend (no host read). The
+ * feature networks' weights are not in `vars`, so they never train.
+ */
+export function srShardTensors(model: tf.LayersModel, loss: CompositeLoss, lr: tf.Tensor4D, hr: tf.Tensor4D, vars: tf.Variable[]): { total: tf.Scalar; terms: tf.Tensor1D; grads: tf.Tensor[] } {
   let terms: tf.Tensor1D | undefined;
-  const total = opt.minimize(
-    () => {
-      const pred = model.apply(lr, { training: true }) as tf.Tensor4D;
-      // The target's activations are computed inside compute(), on the backend, once per term and
-      // batch; they stay there (no host round trip) and get no gradient.
-      const r = loss.compute(pred, { target: hr });
-      terms = tf.keep(tf.stack(r.terms) as tf.Tensor1D);
-      return r.total;
-    },
-    true,
-    vars,
-  ) as tf.Scalar;
-  return { total, terms: terms! };
+  const { value, grads } = tf.variableGrads(() => {
+    const pred = model.apply(lr, { training: true }) as tf.Tensor4D;
+    // The target's activations are computed inside compute(), on the backend, once per term and
+    // batch; they stay there (no host round trip) and get no gradient.
+    const r = loss.compute(pred, { target: hr });
+    terms = tf.keep(tf.stack(r.terms) as tf.Tensor1D);
+    return r.total;
+  }, vars);
+  return { total: value, terms: terms!, grads: vars.map((v) => grads[v.name]!) };
+}
+
+/** The super-resolution shard gradient. */
+function srGrads(model: tf.LayersModel, loss: CompositeLoss, lrShape: number[], vars: tf.Variable[]): ShardGrads<Batch> {
+  return async (b) => {
+    const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
+    const lr = tf.tensor4d(b.extra[0] as Float32Array, [b.n, ...lrShape] as [number, number, number, number]);
+    const { total, terms, grads } = srShardTensors(model, loss, lr, hr, vars);
+    const [c, e] = await Promise.all([total.data(), terms.data()]);
+    tf.dispose([hr, lr, total, terms]);
+    return { loss: c[0]!, terms: e, grads };
+  };
+}
+
+interface SrRecipe {
+  terms: LossTermSpec[];
+  /** The content/style feature networks by `network.path` ('' for the default). */
+  networks: Record<string, ModelArtifacts>;
+  lrShape: number[];
+}
+
+/** Builds the super-resolution shard gradient in a data-parallel worker (TaskRecipe of fitSr). */
+export async function srReplica(config: SrRecipe, model: tf.LayersModel, vars: tf.Variable[]): Promise<ShardGrads<Batch>> {
+  const nets = new Map<string, Promise<tf.LayersModel>>();
+  const resolve = (path: string | undefined) => {
+    const key = path ?? '';
+    let net = nets.get(key);
+    if (!net) {
+      const a = config.networks[key];
+      if (!a) throw new Error(`no feature network "${key}" was sent to the worker`);
+      net = modelFromArtifacts(a);
+      nets.set(key, net);
+    }
+    return net;
+  };
+  return srGrads(model, await buildLoss(config.terms, resolve), config.lrShape, vars);
+}
+
+/** The worker recipe: the loss terms and their feature networks (serialised only when workers will start). */
+async function srRecipe(loss: CompositeLoss, lrShape: number[], workers: number | undefined): Promise<SrRecipe> {
+  const networks: Record<string, ModelArtifacts> = {};
+  if (trainingWorkers(workers).workers > 1) for (const [k, net] of loss.sources()) networks[k] = await modelArtifacts(net);
+  return { terms: loss.specs, networks, lrShape };
 }
 
 /** Trains the super-resolution network through the one epoch loop, with PSNR/SSIM against the bicubic baseline as validation. */
@@ -196,13 +243,12 @@ export async function fitSr(o: SrFitOptions): Promise<SrFitResult> {
     samples: o.train.hr.shape[0]!,
     terms: o.loss.names,
     batches: (epoch) => batches({ images: o.train.hr, extra: [o.train.lr], batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize }),
-    async step(b, opt) {
-      const hr = tf.tensor4d(b.x as Float32Array, b.shape as [number, number, number, number]);
-      const lr = tf.tensor4d(b.extra[0] as Float32Array, [b.n, ...lrShape] as [number, number, number, number]);
-      const { total, terms } = trainStep(o.model, o.loss, opt, lr, hr, vars);
-      const [c, e] = await Promise.all([total.data(), terms.data()]);
-      tf.dispose([hr, lr, total, terms]);
-      return { loss: c[0]!, terms: e };
+    parallel: {
+      vars,
+      grads: srGrads(o.model, o.loss, lrShape, vars),
+      split: splitBatch,
+      buffers: batchBuffers,
+      recipe: { module: import.meta.url, name: 'srReplica', config: await srRecipe(o.loss, lrShape, s.workers) },
     },
     validate: val ? async () => ({ ...srMetrics('val', await evaluateSr(o.model, o.loss, val, s.batchSize)), ...srMetrics('val', baseline!, '_bicubic') }) : undefined,
     afterStep: async (step) => {

@@ -1,6 +1,7 @@
 // Running a built sweep: decide per trial (skip / run / resume / rerun) from the store, open the
 // parent run, launch the trials through the process pool, keep the progress board current, record
 // what children could not, and return every trial's result as a value.
+import { CORES_ENV, coresForRun, coresPerJob } from '../train/parallel/cores.js';
 import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -54,6 +55,8 @@ export interface LaunchContext {
   tags: Record<string, string>;
   runName: string;
   logFile: string;
+  /** The cores each trial may use (its data-parallel workers): the machine's share per concurrent trial. */
+  cores: number;
 }
 
 export interface SweepRunOptions {
@@ -79,6 +82,7 @@ export function ablateRunCommand(trial: BuiltTrial, ctx: LaunchContext): TrialCo
     command: process.execPath,
     args: [BIN, 'run', ctx.sweep.base.file, ...trial.overrides.map((o) => o.text), '--sweep-id', ctx.sweep.id, '--parent-run', ctx.parentRunId, '--run-name', ctx.runName, ...tagArgs, '--events'],
     logFile: ctx.logFile,
+    env: { ...process.env, [CORES_ENV]: String(ctx.cores) },
   };
 }
 
@@ -292,6 +296,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
             tags: { ...trialTags(sweep, t), [TAG.parentRunId]: parentRunId },
             runName: `${sweep.name} ${t.name}`,
             logFile: join(sweepDir, 'logs', `${String(t.index).padStart(3, '0')}.log`),
+            cores: coresPerJob(coresForRun(), jobs),
           }),
         })),
       );

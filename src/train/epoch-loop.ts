@@ -4,12 +4,15 @@
 // every `train.checkpointMinutes`), resuming mid-epoch, early stopping and the budget (StopRule).
 // What differs per task is only its batches, its optimizer step and its validation: the task
 // supplies them as a TrainTask, and the loop never looks inside a batch.
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart } from './checkpoint.js';
 import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
+import { resolveWorkers } from './parallel/cores.js';
+import { DataParallel } from './parallel/group.js';
+import type { ParallelTask } from './parallel/replica.js';
 import { StopRule, type StopSummary } from './stop-rule.js';
 
 export type MetricSink = (key: string, value: number, step: number) => void;
@@ -33,8 +36,11 @@ export interface TrainTask<B extends { n: number }> {
   counts?: readonly string[] | undefined;
   /** The training batches of one epoch; the same seed and epoch give the same order, which is what resuming mid-epoch relies on. */
   batches(epoch: number): AsyncIterable<B>;
-  /** One optimizer step on a batch, with the loop's optimizer (its rate already set). */
-  step(batch: B, opt: tf.Optimizer): Promise<StepResult>;
+  /**
+   * The task's shard gradient and how to split a batch: the loop applies it itself with one worker,
+   * and through DataParallel (src/train/parallel) over `train.workers` ranks otherwise.
+   */
+  parallel: ParallelTask<B>;
   /** Validation metrics (`val_*`), run after the epochs validation is due. */
   validate?: (() => Promise<Record<string, number>>) | undefined;
   /** After every optimizer step (1-based count), e.g. super-resolution's triptychs. */
@@ -44,7 +50,7 @@ export interface TrainTask<B extends { n: number }> {
 }
 
 export type LoopSpec = Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-  Partial<Pick<TrainSpec, 'beta1' | 'checkpointMinutes' | 'stop' | 'budget'>>;
+  Partial<Pick<TrainSpec, 'beta1' | 'checkpointMinutes' | 'stop' | 'budget' | 'workers'>>;
 
 export interface LoopOptions<B extends { n: number }> {
   task: TrainTask<B>;
@@ -82,6 +88,23 @@ export class TrainingAborted extends Error {
   }
 }
 
+/** One optimizer step on this thread: the task's gradient on the whole batch, applied by `opt` (what minimize does). */
+async function localStep<B>(p: ParallelTask<B>, b: B, opt: tf.Optimizer): Promise<StepResult> {
+  const r = await p.grads(b);
+  opt.applyGradients(p.vars.map((v, i) => ({ name: v.name, tensor: r.grads[i]! })));
+  tf.dispose(r.grads);
+  return r;
+}
+
+/**
+ * The ranks a run trains with: `train.workers` (default: the cores this run may use), one on a
+ * native backend (TensorFlow already uses every core there).
+ */
+export function trainingWorkers(requested: number | undefined): { workers: number; backend: string } {
+  const backend = tf.getBackend();
+  return { workers: backend === 'tensorflow' ? 1 : resolveWorkers(requested), backend };
+}
+
 export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): Promise<LoopResult> {
   const { task, spec: s } = o;
   const evalEvery = o.evalEvery ?? 1;
@@ -98,9 +121,16 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
   const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
+  const { workers, backend } = trainingWorkers(s.workers);
+  // Started after resumeOrStart, so the replicas begin from the restored weights.
+  let group: DataParallel<B> | undefined;
 
   let last: Record<string, number> = {};
   try {
+    if (workers > 1 && state.step < totalSteps) {
+      group = await DataParallel.start({ workers, model: o.model, task: task.parallel, backend });
+      o.log?.info(`train: ${workers} data-parallel workers (${backend}), ${s.batchSize} samples a step split ${Math.ceil(s.batchSize / workers)}/${Math.floor(s.batchSize / workers)}`);
+    }
     for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
       // sums: [loss, ...terms, ...counts]
       const ep = new EpochProgress(state, epoch, 1 + nT + counts.length, o.log);
@@ -123,7 +153,7 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
         const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
         setLearningRate(opt, lr);
         setNoiseStep(state.step);
-        const r = await task.step(b, opt);
+        const r = group ? await group.step(b, opt, state.step) : await localStep(task.parallel, b, opt);
         sums[0]! += r.loss * b.n;
         for (let i = 0; i < nT; i++) sums[1 + i]! += r.terms[i]! * b.n;
         for (let i = 0; i < counts.length; i++) sums[1 + nT + i]! += r.counts?.[i] ?? 0;
@@ -164,6 +194,7 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
       o.onEpochEnd?.(e1, last);
     }
   } finally {
+    await group?.close();
     opt.dispose();
   }
   const stop = await rule.finish(state.epoch, o.model);

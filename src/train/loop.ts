@@ -6,10 +6,12 @@ import * as tf from '@tensorflow/tfjs';
 import { type Batch, batches, type Normalize } from '../data/loader.js';
 import type { ZarrArray } from '../data/zarr.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
-import { type LoopResult, type MetricSink, type StepResult, TrainingAborted, type TrainTask, trainEpochs } from './epoch-loop.js';
-import type { CompositeLoss, LossBatch } from './losses.js';
+import { type LoopResult, type MetricSink, TrainingAborted, type TrainTask, trainEpochs } from './epoch-loop.js';
+import { buildLoss, type CompositeLoss, type LossBatch, type LossTermSpec } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import type { TrainSpec } from './optim.js';
+import { type ShardGrads, tensorData } from './parallel/replica.js';
+import { batchBuffers, splitBatch } from './parallel/shards.js';
 
 /** A labelled array on disk: images (uint8, normalised on the fly) or activations (float32). */
 export interface LabelledArrays {
@@ -29,7 +31,7 @@ export interface FitOptions {
   /** Per-class target vectors [K, D] for embedding training (cosine/mse targets, nearest-target accuracy). */
   classTargets?: tf.Tensor2D | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget' | 'augment'>>;
+    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget' | 'augment' | 'workers'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;
@@ -108,27 +110,34 @@ function augmentOf(s: Partial<Pick<TrainSpec, 'augment'>>, data: LabelledArrays)
 
 export { TrainingAborted };
 
-/** The classifier's optimizer step: the composite loss on the batch, its terms, and the batch's top-1 hits. */
-function classifyStep(o: FitOptions, vars: tf.Variable[]) {
-  return async (b: Batch, opt: tf.Optimizer): Promise<StepResult> => {
+/** The classifier's shard gradient: the composite loss on the batch, its terms, and the batch's top-1 hits. */
+function classifyGrads(model: tf.LayersModel, loss: CompositeLoss, classTargets: tf.Tensor2D | undefined, vars: tf.Variable[]): ShardGrads<Batch> {
+  return async (b) => {
     const x = toTensor(b.x, b.shape);
     const y = tf.tensor1d(b.y!, 'int32');
     let extras: tf.Tensor | undefined;
-    const cost = opt.minimize(
-      () => {
-        const pred = o.model.apply(x, { training: true }) as tf.Tensor;
-        const { total, terms } = o.loss.compute(pred, lossBatch(y, o.classTargets));
-        extras = tf.keep(tf.concat([tf.stack(terms), hitCounts(classScores(pred, o.classTargets), y, 1).slice(0, 1)]));
-        return total;
-      },
-      true,
-      vars,
-    )!;
-    const [c, e] = await Promise.all([cost.data(), extras!.data()]);
-    tf.dispose([x, y, cost, extras!]);
-    const nT = o.loss.names.length;
-    return { loss: c[0]!, terms: e.subarray(0, nT), counts: e.subarray(nT, nT + 1) };
+    const { value, grads } = tf.variableGrads(() => {
+      const pred = model.apply(x, { training: true }) as tf.Tensor;
+      const { total, terms } = loss.compute(pred, lossBatch(y, classTargets));
+      extras = tf.keep(tf.concat([tf.stack(terms), hitCounts(classScores(pred, classTargets), y, 1).slice(0, 1)]));
+      return total;
+    }, vars);
+    const [c, e] = await Promise.all([value.data(), extras!.data()]);
+    tf.dispose([x, y, value, extras!]);
+    const nT = loss.names.length;
+    return { loss: c[0]!, terms: e.subarray(0, nT), counts: e.subarray(nT, nT + 1), grads: vars.map((v) => grads[v.name]!) };
   };
+}
+
+interface ClassifyRecipe {
+  terms: LossTermSpec[];
+  classTargets: { data: number[]; shape: number[] } | null;
+}
+
+/** Builds the classifier's shard gradient in a data-parallel worker (TaskRecipe of fit). */
+export async function classifyReplica(config: ClassifyRecipe, model: tf.LayersModel, vars: tf.Variable[]): Promise<ShardGrads<Batch>> {
+  const targets = config.classTargets ? tf.tensor2d(config.classTargets.data, config.classTargets.shape as [number, number]) : undefined;
+  return classifyGrads(model, await buildLoss(config.terms), targets, vars);
 }
 
 /** Trains a classifier (or a head on cached activations) through the one epoch loop. */
@@ -143,7 +152,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     terms: o.loss.names,
     counts: ['train_accuracy'],
     batches: (epoch) => batches({ images: o.train.x, labels: o.train.y, batchSize: s.batchSize, seed: o.seed, epoch, normalize: o.train.normalize, augment: augmentOf(s, o.train) }),
-    step: classifyStep(o, vars),
+    parallel: {
+      vars,
+      grads: classifyGrads(o.model, o.loss, o.classTargets, vars),
+      split: splitBatch,
+      buffers: batchBuffers,
+      recipe: { module: import.meta.url, name: 'classifyReplica', config: { terms: o.loss.specs, classTargets: o.classTargets ? tensorData(o.classTargets) : null } satisfies ClassifyRecipe },
+    },
     validate: val ? async () => evalMetrics('val', await evaluateArrays(o.model, o.loss, val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK, classes) : undefined,
     shown: /^(train_loss|val_loss|val_accuracy)$/,
   };

@@ -116,6 +116,10 @@ export interface CompositeLoss {
   compute(pred: tf.Tensor, batch: LossBatch): { total: tf.Scalar; terms: tf.Scalar[] };
   /** Releases the feature networks built for content/style terms (not the networks themselves). */
   dispose(): void;
+  /** The term specs it was built from, so a data-parallel worker can build the same loss. */
+  specs: LossTermSpec[];
+  /** The feature networks of its content/style terms, keyed by `network.path` ('' for the default). */
+  sources(): Map<string, tf.LayersModel>;
 }
 
 /** Provides the feature network of a content/style term: `path` when the term names one, else the default (model.base). */
@@ -178,6 +182,8 @@ export async function buildLoss(terms: LossTermSpec[], network?: NetworkResolver
       const total = parts.reduce((acc, v, i) => acc.add(v.mul(weights[i]!)), tf.scalar(0)) as tf.Scalar;
       return { total, terms: parts };
     },
+    specs: terms,
+    sources: () => shared?.sources() ?? new Map(),
     dispose() {
       // Feature networks share layers with their source model; dropping the wrappers frees nothing
       // that the source still needs, so there is nothing to release beyond forgetting them.
@@ -228,5 +234,9 @@ class SharedFeatures {
 
   clear(): void {
     this.groups.clear();
+  }
+
+  sources(): Map<string, tf.LayersModel> {
+    return new Map([...this.groups].map(([k, g]) => [k, g.source]));
   }
 }

@@ -3,6 +3,7 @@
 // GAN's, super-resolution's — can use the same two functions.
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
+import { resolveWorkers } from './parallel/cores.js';
 
 export type TrainSpec = ExperimentSpec['train'];
 export type OptimizerSpec = Pick<TrainSpec, 'optimizer' | 'lr' | 'momentum'> & { beta1?: number | undefined };
@@ -15,7 +16,8 @@ export type ScheduleSpec = TrainSpec['schedule'];
  */
 export function trainResultFields(train: TrainSpec): Omit<TrainSpec, 'logEvery' | 'checkpointEvery' | 'checkpointMinutes'> {
   const { logEvery: _l, checkpointEvery: _c, checkpointMinutes: _m, ...rest } = train;
-  return rest;
+  // The worker count as the run resolves it: it changes the order of the gradient sums.
+  return { ...rest, workers: resolveWorkers(train.workers) };
 }
 
 /** sgd (with momentum when momentum > 0), adam (β1 = `beta1`, default 0.9), or rmsprop (decay 0.9, with momentum). */

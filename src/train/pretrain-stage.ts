@@ -18,6 +18,7 @@ import type { ExperimentSpec } from '../spec/schema.js';
 import { datasetSchema } from '../spec/sections.js';
 import { fit } from './loop.js';
 import { buildLoss } from './losses.js';
+import { resolveWorkers } from './parallel/cores.js';
 import { openLabelled, readDataInfo } from './setup.js';
 
 export const PRETRAIN_VERSION = 2;
@@ -170,6 +171,8 @@ export const stage: StageImpl = {
     normalize: spec.preprocess.normalize,
     // Only the MNIST source is resized here, to the training image size.
     chunk: spec.preprocess.chunk,
+    // The worker count changes the order of the gradient sums (fit splits each batch over them).
+    workers: resolveWorkers(spec.train.workers),
   }),
   run,
 };

@@ -1,0 +1,78 @@
+// What the main thread and the training workers share: the shard gradient a task computes (the
+// same function on every rank), how a worker rebuilds the task's model (from its topology and
+// weights) and the task itself (a module and a plain-data config).
+import * as tf from '@tensorflow/tfjs';
+import '../../models/layers.js';
+
+/** One rank's result on its shard: means over the shard (loss, terms), sums (counts), and gradients in the order of the trained variables. */
+export interface ShardResult {
+  loss: number;
+  terms: ArrayLike<number>;
+  counts?: ArrayLike<number> | undefined;
+  /** The caller disposes them. */
+  grads: tf.Tensor[];
+}
+
+/** The loss and its gradient on one shard, without updating anything. */
+export type ShardGrads<B> = (b: B) => Promise<ShardResult>;
+
+/**
+ * How a worker builds the task's ShardGrads: `module` (a file URL) exports `name`, called as
+ * `factory(config, model, vars)`. `config` is plain data (it is structured-cloned to the worker).
+ */
+export interface TaskRecipe {
+  module: string;
+  name: string;
+  config: unknown;
+}
+
+export type ReplicaFactory<B> = (config: never, model: tf.LayersModel, vars: tf.Variable[]) => Promise<ShardGrads<B>>;
+
+/** What a task offers for data-parallel training. */
+export interface ParallelTask<B> {
+  /** The trained variables of `model`, in the order of ShardResult.grads. */
+  vars: tf.Variable[];
+  grads: ShardGrads<B>;
+  split(b: B, parts: number): B[];
+  /** Transferable buffers of a shard. */
+  buffers(b: B): ArrayBuffer[];
+  recipe: TaskRecipe;
+}
+
+/** A model as TF.js saves it: topology, weight specs, one weight buffer (structured-cloneable). */
+export interface ModelArtifacts {
+  modelTopology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  weightData: ArrayBuffer;
+}
+
+export async function modelArtifacts(model: tf.LayersModel): Promise<ModelArtifacts> {
+  let out: ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      const data = a.weightData!;
+      out = { modelTopology: a.modelTopology as object, weightSpecs: a.weightSpecs!, weightData: Array.isArray(data) ? tf.io.CompositeArrayBuffer.join(data) : data };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return out!;
+}
+
+export function modelFromArtifacts(a: ModelArtifacts): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(tf.io.fromMemory(a));
+}
+
+/** The tf.Variable behind a model weight. */
+export function variableOf(w: tf.LayerVariable): tf.Variable {
+  return (w as unknown as { val: tf.Variable }).val;
+}
+
+/** Batch-norm moving statistics: updated by the forward pass in training, combined across ranks after every step. */
+export function isMovingStat(w: tf.LayerVariable): boolean {
+  return !w.trainable && /moving_(mean|variance)$/.test(w.originalName ?? w.name);
+}
+
+/** A plain-data copy of a tensor (for a task recipe). */
+export function tensorData(t: tf.Tensor): { data: number[]; shape: number[] } {
+  return { data: Array.from(t.dataSync()), shape: t.shape };
+}
