@@ -72,8 +72,10 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
       if (!backendReady && TF_STAGES.has(stage.kind)) {
         const { initBackend } = await import('../backend/index.js');
         const { resolveWorkers } = await import('../train/parallel/cores.js');
-        const b = await initBackend(spec.train.backend, undefined, resolveWorkers(spec.train.workers));
+        const workers = resolveWorkers(spec.train.workers);
+        const b = await initBackend(spec.train.backend, undefined, workers);
         run.setTag(TAG.backend, b.name);
+        if (b.tfBackend !== 'tensorflow') run.setTag(TAG.workers, String(workers));
         backendReady = true;
       }
       const t0 = Date.now();

@@ -13,6 +13,8 @@ export const TAG = {
   parentRunId: 'mlflow.parentRunId',
   specHash: 'ablate.spec_hash',
   backend: 'ablate.backend',
+  /** Data-parallel training workers the run trained with (train.workers, resolved). */
+  workers: 'ablate.train.workers',
   version: 'ablate.version',
   sweepId: 'ablate.sweep_id',
   /** Prefix: `ablate.axis.<dotted field>` = the sweep trial's value on that axis. */
