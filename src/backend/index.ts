@@ -11,6 +11,7 @@ export {
   formatBackend,
   INSTALL_HINTS,
   initBackend,
+  parallelisesItself,
   selectBackend,
 } from './select.js';
 export { registerWasmKernels } from './kernels/index.js';

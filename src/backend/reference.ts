@@ -9,6 +9,11 @@ export interface ReferenceStep {
   readonly name: string;
   /** One training step (for DCGAN: one D update then one G update); returns the losses. */
   step(i: number): number[];
+  /**
+   * The same step, read back asynchronously: webgpu in Node has no synchronous readback (tfjs
+   * reads sync through an OffscreenCanvas), so its timings and tests use this one.
+   */
+  stepAsync(i: number): Promise<number[]>;
   /** All trainable variables, for comparisons across backends. */
   variables(): tf.Variable[];
   dispose(): void;
@@ -28,6 +33,24 @@ function seeded(seed: number) {
 export type OptimizerKind = 'adam' | 'sgd';
 function optimizer(kind: OptimizerKind | undefined, lr: number, beta1 = 0.9): tf.Optimizer {
   return kind === 'sgd' ? tf.train.sgd(0.05) : tf.train.adam(lr, beta1, 0.999);
+}
+
+/** A step's losses as scalars, read back sync or async; the tensors are disposed either way. */
+function readers(run: (i: number) => tf.Tensor[]): Pick<ReferenceStep, 'step' | 'stepAsync'> {
+  return {
+    step(i) {
+      const ls = run(i);
+      const out = ls.map((l) => l.dataSync()[0]!);
+      tf.dispose(ls);
+      return out;
+    },
+    async stepAsync(i) {
+      const ls = run(i);
+      const out = await Promise.all(ls.map(async (l) => (await l.data())[0]!));
+      tf.dispose(ls);
+      return out;
+    },
+  };
 }
 
 function trainable(...models: tf.LayersModel[]): tf.Variable[] {
@@ -89,7 +112,7 @@ export function dcganStep(s: DcganShape = DCGAN_BENCH): ReferenceStep {
   const run = (m: tf.Sequential, x: tf.Tensor) => m.apply(x, { training: true }) as tf.Tensor;
   return {
     name: 'dcgan',
-    step(i) {
+    ...readers((i) => {
       const z = tf.randomNormal([batch, latent], 0, 1, 'float32', 1000 + i);
       const lossD = optD.minimize(
         () => {
@@ -102,10 +125,9 @@ export function dcganStep(s: DcganShape = DCGAN_BENCH): ReferenceStep {
         dVars,
       )!;
       const lossG = optG.minimize(() => tf.losses.sigmoidCrossEntropy(ones, run(d, run(g, z))) as tf.Scalar, true, gVars)!;
-      const out = [lossD.dataSync()[0]!, lossG.dataSync()[0]!];
-      tf.dispose([z, lossD, lossG]);
-      return out;
-    },
+      z.dispose();
+      return [lossD, lossG];
+    }),
     variables: () => [...gVars, ...dVars],
     dispose() {
       g.dispose();
@@ -167,16 +189,9 @@ export function convnetStep(s: ConvnetShape = CONVNET_BENCH): ReferenceStep {
   const vars = trainable(m);
   return {
     name: 'convnet',
-    step() {
-      const loss = opt.minimize(
-        () => tf.losses.softmaxCrossEntropy(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
-        true,
-        vars,
-      )!;
-      const out = [loss.dataSync()[0]!];
-      loss.dispose();
-      return out;
-    },
+    ...readers(() => [
+      opt.minimize(() => tf.losses.softmaxCrossEntropy(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true, vars)!,
+    ]),
     variables: () => vars,
     dispose() {
       m.dispose();
@@ -204,12 +219,7 @@ export function denseStep(s: DenseShape = DENSE_BENCH): ReferenceStep {
   const vars = trainable(m);
   return {
     name: 'dense',
-    step() {
-      const loss = opt.minimize(() => cosineDistance(m.apply(x) as tf.Tensor2D, y), true, vars)!;
-      const out = [loss.dataSync()[0]!];
-      loss.dispose();
-      return out;
-    },
+    ...readers(() => [opt.minimize(() => cosineDistance(m.apply(x) as tf.Tensor2D, y), true, vars)!]),
     variables: () => vars,
     dispose() {
       m.dispose();

@@ -65,17 +65,18 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
   const done: Map<StageKind, string> = new Map();
   const result: ExecuteResult = { status: 'FINISHED', runId: run.id, stages: [] };
   const temps: string[] = [];
+  let backendReady = false;
   try {
-    let backendReady = false;
     for (const stage of plan) {
       if (signal.aborted) throw new AbortedError();
       if (!backendReady && TF_STAGES.has(stage.kind)) {
-        const { initBackend } = await import('../backend/index.js');
+        const { initBackend, parallelisesItself } = await import('../backend/index.js');
         const { resolveWorkers } = await import('../train/parallel/cores.js');
         const workers = resolveWorkers(spec.train.workers);
         const b = await initBackend(spec.train.backend, undefined, workers);
         run.setTag(TAG.backend, b.name);
-        if (b.tfBackend !== 'tensorflow') run.setTag(TAG.workers, String(workers));
+        if (!parallelisesItself(b.tfBackend)) run.setTag(TAG.workers, String(workers));
+        if (b.device) run.setTag(TAG.backendDevice, b.device);
         backendReady = true;
       }
       const t0 = Date.now();
@@ -95,7 +96,9 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
     // What the sweep hears must be what the store says (a Ctrl-C can land between the two).
     result.status = await run.end('FINISHED');
   } catch (e) {
-    const err = e instanceof Error ? damagedInputHint(e, done, plan) : new Error(String(e));
+    // A lost GPU device (webgpu) is said first: the op that noticed it throws something obscure.
+    const lost = backendReady && e instanceof Error ? (await import('../backend/webgpu.js')).deviceLostError(e) : e;
+    const err = lost instanceof Error ? damagedInputHint(lost, done, plan) : new Error(String(e));
     const killed = err instanceof AbortedError || signal.aborted;
     result.status = killed ? 'KILLED' : 'FAILED';
     result.error = err;

@@ -6,7 +6,7 @@ const int = (d: string) => z.number().int().describe(d);
 const posInt = (d: string) => z.number().int().positive().describe(d);
 
 export const CROPS = ['border', 'center', 'squish'] as const;
-export const BACKENDS = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'node-gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const;
 
 export const datasetSchema = z
   .strictObject({
@@ -241,7 +241,7 @@ export const trainSchema = z
     backend: z
       .enum(BACKENDS)
       .default('auto')
-      .describe('TF.js backend: `auto` picks the fastest installed (node-gpu, node, wasm, cpu); naming one that is not installed is an error.'),
+      .describe('TF.js backend: `auto` picks the fastest that starts (node-gpu, webgpu on a hardware GPU adapter, node, wasm, cpu); naming one that cannot start is an error saying what to install. `webgpu` also runs on a software adapter when named (slow: for tests).'),
     workers: posInt(
       'Data-parallel training: worker threads (ranks) that split every batch, each with its own single-threaded wasm backend; default: the cores this run may use (all of them, or its share under a sweep running several trials at once). The same spec and seed give the same numbers for the same worker count; another count gives other rounding (and, with batch norm or dropout, other per-shard statistics and masks). Ignored on the native backends, which use every core already.',
     ).optional(),

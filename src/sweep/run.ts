@@ -18,6 +18,7 @@ import { type EndStatus, ProcessPool, type TrialCommand, type TrialOutcome } fro
 import { ProgressBoard, type TrialView } from './progress.js';
 import { SWEEP_TAG, SweepError, SweepRecords, storeRoot, sweepRemote } from './records.js';
 import { decide, type PriorRun, type TrialAction } from './resume.js';
+import { probeHardwareAdapter } from '../backend/webgpu-adapter.js';
 
 export type StageUse = 'computed' | 'reused' | 'waited';
 
@@ -87,13 +88,23 @@ export function ablateRunCommand(trial: BuiltTrial, ctx: LaunchContext): TrialCo
 }
 
 /**
- * Trials at once when the user does not say: native TensorFlow already uses every core (and a GPU
- * wants one trial), while wasm and cpu run one thread per process, so those get one per core.
+ * Trials at once when the user does not say: native TensorFlow already uses every core, a GPU
+ * (node-gpu, webgpu) is one device shared by every trial, so one at a time; wasm and cpu run one
+ * thread per process, so those get one per core. `auto` resolves as selection would (webgpu only
+ * on a hardware adapter, probed in a child process).
  */
-export function defaultJobs(backend: string, cores: number, trials: number, installed: (pkg: string) => boolean = isInstalled): number {
+export function defaultJobs(
+  backend: string,
+  cores: number,
+  trials: number,
+  installed: (pkg: string) => boolean = isInstalled,
+  hardwareGpu: () => boolean = probeHardwareAdapter,
+): number {
   let b = backend;
-  if (b === 'auto') b = installed('@tensorflow/tfjs-node-gpu') ? 'node-gpu' : installed('@tensorflow/tfjs-node') ? 'node' : 'wasm';
-  const jobs = b === 'node-gpu' ? 1 : b === 'node' ? Math.max(1, Math.floor(cores / 4)) : Math.max(1, cores);
+  if (b === 'auto') {
+    b = installed('@tensorflow/tfjs-node-gpu') ? 'node-gpu' : hardwareGpu() ? 'webgpu' : installed('@tensorflow/tfjs-node') ? 'node' : 'wasm';
+  }
+  const jobs = b === 'node-gpu' || b === 'webgpu' ? 1 : b === 'node' ? Math.max(1, Math.floor(cores / 4)) : Math.max(1, cores);
   return Math.max(1, Math.min(jobs, trials));
 }
 

@@ -15,6 +15,8 @@ export const TAG = {
   backend: 'ablate.backend',
   /** Data-parallel training workers the run trained with (train.workers, resolved). */
   workers: 'ablate.train.workers',
+  /** The GPU adapter the webgpu backend ran on, e.g. `NVIDIA H200, Vulkan`. */
+  backendDevice: 'ablate.backend.device',
   version: 'ablate.version',
   sweepId: 'ablate.sweep_id',
   /** Prefix: `ablate.axis.<dotted field>` = the sweep trial's value on that axis. */

@@ -5,6 +5,7 @@
 // What differs per task is only its batches, its optimizer step and its validation: the task
 // supplies them as a TrainTask, and the loop never looks inside a batch.
 import * as tf from '@tensorflow/tfjs';
+import { parallelisesItself } from '../backend/select.js';
 import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart } from './checkpoint.js';
@@ -98,11 +99,11 @@ async function localStep<B>(p: ParallelTask<B>, b: B, opt: tf.Optimizer): Promis
 
 /**
  * The ranks a run trains with: `train.workers` (default: the cores this run may use), one on a
- * native backend (TensorFlow already uses every core there).
+ * native backend (TensorFlow already uses every core there) and on webgpu (one GPU).
  */
 export function trainingWorkers(requested: number | undefined): { workers: number; backend: string } {
   const backend = tf.getBackend();
-  return { workers: backend === 'tensorflow' ? 1 : resolveWorkers(requested), backend };
+  return { workers: parallelisesItself(backend) ? 1 : resolveWorkers(requested), backend };
 }
 
 export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): Promise<LoopResult> {
