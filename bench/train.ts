@@ -4,13 +4,19 @@
 // Last stdout line: one JSON object with the best backend's step times (wall and process-CPU
 // medians) and, with PyTorch, ratio_<step> = tfjs wall / mean of the PyTorch runs just before and
 // just after the best backend's column, and ratio_<step>_cpu = tfjs CPU / PyTorch CPU medians.
-//   node dist/bench/train.js [--full] [--profile] [--steps N]
+//   node dist/bench/train.js [--full] [--profile] [--steps N] [--backend NAME[,NAME...]]
 //   --full     also time the conv steps on the pure-JS cpu backend (~1.5–3 min per step)
 //   --profile  per-kernel CPU-time breakdown on the best backend
+//   --backend  only these backends, in this order, each forced (webgpu then also runs on a
+//              software adapter, ~1 s per small step on lavapipe); a backend that cannot start
+//              is an error; no shipped-kernel wasm column. Without it: every backend that
+//              starts, webgpu only on a hardware GPU.
+// With webgpu the JSON also has `adapter` and `step_ms` (every column's medians): what
+// bench/gpu-check.sh prints.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { type BackendName, selectBackend } from '../src/backend/index.js';
+import { BACKEND_ORDER, type BackendInfo, type BackendName, selectBackend } from '../src/backend/index.js';
 import { useShippedWasmKernel } from '../src/backend/kernels/index.js';
 import { shippedWasmKernel } from '../src/backend/kernels/wasm-ops.js';
 import { REFERENCE_STEPS, type ReferenceStep } from '../src/backend/reference.js';
@@ -20,6 +26,11 @@ const full = args.includes('--full');
 const profile = args.includes('--profile');
 const stepsArg = args.indexOf('--steps');
 const TIMED = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 7;
+const backendArg = args.indexOf('--backend');
+const only = backendArg >= 0 ? (args[backendArg + 1] ?? '').split(',').filter(Boolean) : undefined;
+for (const b of only ?? []) {
+  if (!(BACKEND_ORDER as readonly string[]).includes(b)) throw new Error(`--backend ${b}: use one or more of ${BACKEND_ORDER.join(', ')}, comma-separated`);
+}
 const WARMUP = 2;
 type StepName = keyof typeof REFERENCE_STEPS;
 const STEP_NAMES = Object.keys(REFERENCE_STEPS) as StepName[];
@@ -38,16 +49,21 @@ function cpuMs(): number {
 
 const cpuTimes: Partial<Record<StepName, number>> = {};
 
-function timeSteps(make: () => ReferenceStep, warmup: number, timed: number, cpuOf?: StepName): number {
+/**
+ * Median wall time of `timed` steps after `warmup`. `async`: read the losses back with data()
+ * (webgpu in Node has no synchronous readback); either way the step has fully finished.
+ */
+async function timeSteps(make: () => ReferenceStep, warmup: number, timed: number, cpuOf?: StepName, async = false): Promise<number> {
   const s = make();
+  const step = async (i: number) => (async ? await s.stepAsync(i) : s.step(i));
   try {
-    for (let i = 0; i < warmup; i++) s.step(i);
+    for (let i = 0; i < warmup; i++) await step(i);
     const ts: number[] = [];
     const cs: number[] = [];
     for (let i = 0; i < timed; i++) {
       const t0 = performance.now();
       const c0 = cpuMs();
-      s.step(warmup + i); // returns losses via dataSync, so the step has fully finished
+      await step(warmup + i);
       ts.push(performance.now() - t0);
       cs.push(cpuMs() - c0);
     }
@@ -58,15 +74,33 @@ function timeSteps(make: () => ReferenceStep, warmup: number, timed: number, cpu
   }
 }
 
+const started = new Map<BackendName, BackendInfo>();
+
 async function available(): Promise<BackendName[]> {
+  if (only) {
+    // Forced: a backend that cannot start says why (selectBackend's install hint), nothing is skipped.
+    for (const name of only as BackendName[]) started.set(name, await selectBackend(name));
+    return only as BackendName[];
+  }
   const out: BackendName[] = [];
-  for (const name of ['node-gpu', 'node', 'wasm', 'cpu'] as const) {
+  for (const name of BACKEND_ORDER) {
     try {
-      await selectBackend(name);
+      // webgpu as auto would take it: on a hardware adapter only.
+      const info = name === 'webgpu' ? await selectBackend('auto', autoUpTo('webgpu')) : await selectBackend(name);
+      if (info.name !== name) continue;
+      started.set(name, info);
       out.push(name);
     } catch {}
   }
   return out;
+}
+
+/** Loaders for auto that refuse everything but `name`, so auto's rules for it apply alone. */
+function autoUpTo(name: BackendName): Partial<Record<BackendName, () => Promise<string>>> {
+  const refuse = async (): Promise<string> => {
+    throw new Error('not measured here');
+  };
+  return Object.fromEntries(BACKEND_ORDER.filter((b) => b !== name).map((b) => [b, refuse]));
 }
 
 interface Column {
@@ -82,6 +116,11 @@ interface Column {
  * (not through the engine) count inside ours; conv rows are split by input/filter shape.
  */
 async function profileSteps(backend: BackendName): Promise<void> {
+  if (backend === 'webgpu') {
+    // Kernels there only enqueue GPU work: their CPU time says nothing about the step.
+    console.log('\nprofile: not on webgpu (GPU kernels run asynchronously; use the step times)');
+    return;
+  }
   await selectBackend(backend);
   const PROFILE_STEPS = 3;
   const kernels = tf.getKernelsForBackend(backend);
@@ -190,17 +229,17 @@ for (const backend of backends) {
   for (const n of STEP_NAMES) {
     if (backend === 'cpu' && n !== 'dense' && !full) continue;
     const slow = backend === 'cpu' && n !== 'dense';
-    col.ms[n] = timeSteps(REFERENCE_STEPS[n], slow ? 0 : WARMUP, slow ? 1 : TIMED, first ? n : undefined);
+    col.ms[n] = await timeSteps(REFERENCE_STEPS[n], slow ? 0 : WARMUP, slow ? 1 : TIMED, first ? n : undefined, backend === 'webgpu');
   }
   if (first && torchBefore) {
     torchAfter = torchPeer();
     torchCpu = torchPeer(true);
   }
-  if (backend === 'wasm') {
+  if (backend === 'wasm' && !only) {
     // What the replaced Conv2DBackpropInput is worth: same run, shipped kernel swapped back in.
     useShippedWasmKernel('Conv2DBackpropInput', true);
     const shipped: Column = { label: 'wasm, shipped BackpropInput', backend, ms: {} };
-    for (const n of ['dcgan', 'convnet'] as const) shipped.ms[n] = timeSteps(REFERENCE_STEPS[n], WARMUP, TIMED);
+    for (const n of ['dcgan', 'convnet'] as const) shipped.ms[n] = await timeSteps(REFERENCE_STEPS[n], WARMUP, TIMED);
     useShippedWasmKernel('Conv2DBackpropInput', false);
     columns.push(shipped);
   }
@@ -235,6 +274,8 @@ if (torch) {
     `process-CPU medians, ${best.label} vs pytorch: ${STEP_NAMES.map((n) => `${n} ${fmt(cpuTimes[n])} vs ${fmt(torchCpu?.[n])} = ${cpuRatio(n)}`).join(', ')}`,
   );
 }
+const webgpu = started.get('webgpu');
+if (webgpu) console.log(`webgpu adapter: ${webgpu.device ?? webgpu.detail}`);
 console.log(line(header));
 console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const r of rows) console.log(line(r));
@@ -248,6 +289,12 @@ const result: Record<string, unknown> = {
   steps_timed: TIMED,
 };
 for (const n of STEP_NAMES) if (cpuTimes[n] !== undefined) result[`${n}_step_cpu_ms`] = Number(cpuTimes[n]!.toFixed(1));
+if (webgpu) {
+  result.adapter = webgpu.device ?? webgpu.detail;
+  result.step_ms = Object.fromEntries(
+    columns.filter((c) => c.label === c.backend).map((c) => [c.label, Object.fromEntries(STEP_NAMES.map((n) => [n, c.ms[n] === undefined ? null : Number(c.ms[n]!.toFixed(1))]))]),
+  );
+}
 if (torch) {
   for (const n of STEP_NAMES) {
     if (torch[n]) {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { BackendUnavailableError, initBackend, selectBackend } from '../src/backend/index.js';
+import { adapterLabel, probeAdapter } from '../src/backend/webgpu-adapter.js';
 
 const missing = async (): Promise<string> => {
   const e = new Error("Cannot find package '@tensorflow/tfjs-node' imported from x") as Error & { code: string };
@@ -46,14 +47,27 @@ test('default loaders: auto picks the fastest backend installed here', async () 
       () => true,
       () => false,
     );
-  const expected = (await has('@tensorflow/tfjs-node-gpu')) ? 'node-gpu' : (await has('@tensorflow/tfjs-node')) ? 'node' : 'wasm';
+  // webgpu only on a hardware adapter; in CI, lavapipe (software) is what Dawn finds.
+  const probe = probeAdapter();
+  const hardwareGpu = 'summary' in probe && !probe.summary.software;
+  const expected = (await has('@tensorflow/tfjs-node-gpu'))
+    ? 'node-gpu'
+    : hardwareGpu
+      ? 'webgpu'
+      : (await has('@tensorflow/tfjs-node'))
+        ? 'node'
+        : 'wasm';
   assert.equal(info.name, expected);
   if (expected === 'wasm') {
     assert.equal(tf.getBackend(), 'wasm');
-    assert.deepEqual(info.skipped, [
-      { name: 'node-gpu', reason: 'not installed' },
-      { name: 'node', reason: 'not installed' },
-    ]);
+    const webgpuReason = 'summary' in probe ? `only a software adapter (${adapterLabel(probe.summary)})` : probe.reason;
+    assert.deepEqual(
+      info.skipped.map((s) => s.name),
+      ['node-gpu', 'webgpu', 'node'],
+    );
+    assert.equal(info.skipped[0]!.reason, 'not installed');
+    assert.ok(info.skipped[1]!.reason.startsWith(webgpuReason), info.skipped[1]!.reason);
+    assert.equal(info.skipped[2]!.reason, 'not installed');
   }
 });
 

@@ -12,7 +12,7 @@ import type { BuiltTrial } from '../src/sweep/build.js';
 import { buildSweep } from '../src/sweep/build.js';
 import { readSweepRuns, SWEEP_TAG } from '../src/sweep/records.js';
 import type { LaunchContext } from '../src/sweep/run.js';
-import { runSweep } from '../src/sweep/run.js';
+import { defaultJobs, runSweep } from '../src/sweep/run.js';
 import { TAG } from '../src/track/tags.js';
 import { type ChildRun, runChild } from './fixtures/sweep-child.js';
 
@@ -183,3 +183,17 @@ describe('sweep scheduler', () => {
 });
 
 
+
+test('default parallelism: one trial at a time on a GPU (node-gpu, webgpu), one per core on wasm', () => {
+  const none = () => false;
+  const gpu = () => true;
+  assert.equal(defaultJobs('webgpu', 16, 8, none, none), 1);
+  assert.equal(defaultJobs('node-gpu', 16, 8, none, none), 1);
+  assert.equal(defaultJobs('wasm', 16, 8, none, gpu), 8);
+  assert.equal(defaultJobs('node', 16, 8, none, none), 4);
+  // auto resolves as selection would: webgpu only when the probe finds a hardware adapter.
+  assert.equal(defaultJobs('auto', 16, 8, none, gpu), 1);
+  assert.equal(defaultJobs('auto', 16, 8, none, none), 8);
+  assert.equal(defaultJobs('auto', 16, 8, (p) => p === '@tensorflow/tfjs-node', none), 4);
+  assert.equal(defaultJobs('auto', 2, 8, none, none), 2);
+});

@@ -3,33 +3,21 @@
 // driver ships a Vulkan ICD; no CUDA toolkit). Loaded by select.ts like the native backends: a
 // missing package, no Vulkan loader or no adapter throws a short reason that becomes a skip line.
 import * as tf from '@tensorflow/tfjs';
-import { type AdapterSummary, adapterLabel, nativeApi, summarizeAdapter } from './webgpu-adapter.js';
+import {
+  type AdapterSummary,
+  adapterLabel,
+  type GPU,
+  type GPUAdapterLike,
+  type GPUDeviceLike,
+  probeAdapter,
+  requestAdapter,
+} from './webgpu-adapter.js';
 import { registerWebgpuKernels } from './webgpu-kernels.js';
 
-export { type AdapterSummary, adapterLabel, probeHardwareAdapter, summarizeAdapter } from './webgpu-adapter.js';
+export { type AdapterSummary, adapterLabel, probeAdapter, probeHardwareAdapter, requestAdapter, summarizeAdapter } from './webgpu-adapter.js';
 
 export const WEBGPU_INSTALL_HINT =
   'npm install webgpu@0.6.2 (an optional dependency of ablate; Linux needs libvulkan1 and a Vulkan driver: the NVIDIA driver with its Vulkan ICD, check with `vulkaninfo --summary`; see docs/backends.md, "GPU with WebGPU")';
-
-// Just what is used of the WebGPU API, so the types do not depend on the optional package.
-interface GPUDeviceLike {
-  readonly lost: Promise<{ reason?: string; message?: string }>;
-  destroy(): void;
-}
-interface GPUAdapterLike {
-  readonly info: object;
-  readonly features: { has(name: string): boolean };
-  readonly limits: Record<string, number>;
-  requestDevice(descriptor: object): Promise<GPUDeviceLike>;
-}
-interface GPU {
-  requestAdapter(options: { powerPreference: string }): Promise<GPUAdapterLike | null>;
-}
-
-interface WebgpuModule {
-  create(flags: string[]): GPU;
-  globals: Record<string, unknown>;
-}
 
 /** The live device; undefined until loaded. */
 let state:
@@ -41,19 +29,6 @@ let state:
       releasing: boolean;
     }
   | undefined;
-
-async function importDawn(): Promise<WebgpuModule> {
-  try {
-    // A variable specifier: an optional dependency that may be absent.
-    const pkg = 'webgpu';
-    return (await import(pkg)) as WebgpuModule;
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    if (/MODULE_NOT_FOUND/.test(e?.code ?? '') && /'webgpu'/.test(e.message ?? '')) throw new Error('not installed');
-    // Present but broken (no dawn.node for this platform, a libc mismatch): keep its own message.
-    throw new Error(`the webgpu package does not load: ${String(e?.message ?? err).split('\n')[0]}`);
-  }
-}
 
 /** tfjs's own device descriptor (tfjs-backend-webgpu base.ts): the limits its kernels rely on. */
 function deviceDescriptor(adapter: GPUAdapterLike): object {
@@ -84,24 +59,6 @@ function setNavigatorGpu(gpu: GPU): void {
 }
 
 /**
- * Finds Dawn's high-performance adapter without starting tfjs. Throws the skip reason when there
- * is none. `create([])` picks Vulkan on Linux; no Vulkan loader or ICD means no adapter.
- */
-export async function requestAdapter(): Promise<{ gpu: GPU; adapter: GPUAdapterLike; summary: AdapterSummary }> {
-  const dawn = await importDawn();
-  // WebGPU's enums (GPUBufferUsage, GPUMapMode, ...) are globals in a browser; tfjs uses them so.
-  for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  const gpu = dawn.create([]);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
-    throw new Error(
-      `no WebGPU adapter found (Dawn over ${nativeApi()}: ${process.platform === 'linux' ? 'is libvulkan1 installed with a Vulkan driver? `vulkaninfo --summary` should list the GPU' : 'no usable GPU'})`,
-    );
-  }
-  return { gpu, adapter, summary: summarizeAdapter(adapter.info as unknown as Record<string, unknown>) };
-}
-
-/**
  * Starts tfjs on WebGPU and makes it current; returns the detail for the backend line. A software
  * adapter is refused unless `allowSoftware` (train.backend: webgpu forces it; `auto` does not).
  */
@@ -110,6 +67,13 @@ export async function loadWebgpu(allowSoftware: boolean): Promise<string> {
     if (!allowSoftware && state.adapter.software) throw softwareOnly(state.adapter);
     await activateWebgpu();
     return adapterLabel(state.adapter);
+  }
+  if (!allowSoftware) {
+    // auto: learn what the adapter is in a child first, so a machine with only a software one
+    // (most machines without a GPU that have Mesa) never loads Dawn here.
+    const probe = probeAdapter();
+    if ('reason' in probe) throw new Error(probe.reason);
+    if (probe.summary.software) throw softwareOnly(probe.summary);
   }
   const { gpu, adapter, summary } = await requestAdapter();
   if (summary.software && !allowSoftware) throw softwareOnly(summary);
@@ -163,7 +127,7 @@ export function deviceLostMessage(): string {
   return (
     `the GPU device was lost (${state ? adapterLabel(state.adapter) : 'webgpu'}; reason: ${l.reason}${l.message ? `, ${l.message}` : ''}): ` +
     'the run stops as FAILED; its last checkpoint is intact, so rerunning the same command resumes from it ' +
-    '(check the driver with `nvidia-smi` / `vulkaninfo --summary`, or set train.backend: wasm)'
+    '(check the driver with `nvidia-smi` and `vulkaninfo --summary`; train.backend: wasm trains on the CPU instead, from the start)'
   );
 }
 
