@@ -17,12 +17,12 @@ const brokenBinding = async (): Promise<string> => {
 };
 
 test('auto skips broken or missing native backends and lands on wasm', async () => {
-  const info = await selectBackend('auto', { 'node-gpu': brokenBinding, node: missing });
+  const info = await selectBackend('auto', { 'node-gpu': brokenBinding, webgpu: missing, node: missing });
   assert.equal(info.name, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.deepEqual(
     info.skipped.map((s) => s.name),
-    ['node-gpu', 'node'],
+    ['node-gpu', 'webgpu', 'node'],
   );
   assert.match(info.skipped[0]!.reason, /tfjs_binding\.node/);
 });
@@ -30,6 +30,7 @@ test('auto skips broken or missing native backends and lands on wasm', async () 
 test('auto falls back to cpu when wasm fails to start', async () => {
   const info = await selectBackend('auto', {
     'node-gpu': missing,
+    webgpu: missing,
     node: missing,
     wasm: async () => {
       throw new Error("tf.setBackend('wasm') failed to initialise");
@@ -37,7 +38,7 @@ test('auto falls back to cpu when wasm fails to start', async () => {
   });
   assert.equal(info.name, 'cpu');
   assert.equal(tf.getBackend(), 'cpu');
-  assert.equal(info.skipped.length, 3);
+  assert.equal(info.skipped.length, 4);
 });
 
 test('default loaders: auto picks the fastest backend installed here', async () => {

@@ -125,6 +125,7 @@ const OPS: [string, Inputs, (xs: tf.Tensor[]) => tf.Tensor][] = [
   ['max pool 2×2 with ties', { x: { shape: [1, 4, 4, 2], v: Float32Array.from({ length: 32 }, (_, i) => Math.floor(i / 8)) } }, ([x]) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid')],
   ['avg pool 2×2', { x: x4(2, 6, 6, 3) }, ([x]) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid')],
   ['global average pool', { x: x4(2, 3, 3, 4) }, ([x]) => tf.mean(x!, [1, 2])],
+  ['global max pool', { x: x4(2, 3, 3, 4) }, ([x]) => tf.max(x!, [1, 2])],
   [
     'batch norm (training statistics)',
     { x: x4(3, 2, 2, 4), g: { shape: [4], v: values([4], 0.5, 1.5) }, b: { shape: [4], v: values([4]) } },
