@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { BackendUnavailableError, initBackend, selectBackend } from '../src/backend/index.js';
+import { BackendUnavailableError, formatBackend, initBackend, selectBackend } from '../src/backend/index.js';
 import { dcganStep } from '../src/backend/reference.js';
 import {
   adapterLabel,
@@ -32,8 +32,9 @@ import { ArraySource } from '../src/gan/real-source.js';
 import { GanTrainer, type GanTrainConfig } from '../src/gan/trainer.js';
 import { buildHead, convnet } from '../src/models/index.js';
 import { superresNet } from '../src/superres/model.js';
-import { trainStep } from '../src/superres/train.js';
+import { srShardTensors } from '../src/superres/train.js';
 import { buildLoss, cosineDistance, crossEntropy, gramMatrix, mae, mse } from '../src/train/losses.js';
+import { trainingWorkers } from '../src/train/epoch-loop.js';
 import { fit, type FitOptions, type LabelledArrays } from '../src/train/loop.js';
 import { makeOptimizer } from '../src/train/optim.js';
 import { rng } from '../src/util/rng.js';
@@ -215,6 +216,8 @@ const fitSpec: FitOptions['spec'] = {
   schedule: { kind: 'constant', every: 1, gamma: 0.5, warmupSteps: 0 },
   logEvery: 1,
   checkpointEvery: 1,
+  // One rank on both backends (webgpu always trains as one): the same sums in the same order.
+  workers: 1,
 };
 const numbers = (h: Record<string, [number, number][]>) => Object.fromEntries(Object.entries(h).filter(([k]) => !/time|per_s/.test(k)));
 
@@ -295,9 +298,11 @@ test('super-resolution with content and style losses: two steps on webgpu match 
     const hr = tf.tensor4d(hrV, [2, 8, 8, 3]);
     const out: number[] = [];
     for (let i = 0; i < 2; i++) {
-      const r = trainStep(m, loss, opt, lr, hr, vars);
+      // One step as the epoch loop takes it: the loss and its gradient, then the update.
+      const r = srShardTensors(m, loss, lr, hr, vars);
+      opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: r.grads[i]! })));
       out.push(...(await r.terms.data()), (await r.total.data())[0]!);
-      tf.dispose([r.total, r.terms]);
+      tf.dispose([r.total, r.terms, r.grads]);
     }
     const w = (await m.getLayer('out_conv').getWeights()[0]!.data()) as Float32Array;
     tf.dispose([lr, hr]);
@@ -408,6 +413,9 @@ test('a software adapter is never chosen by auto, and is when webgpu is forced',
   assert.equal(forced.name, 'webgpu');
   assert.equal(forced.device, adapterLabel(a));
   assert.equal(tf.getBackend(), 'webgpu');
+  // One GPU: no data-parallel worker threads (each would open a device of its own).
+  assert.equal(trainingWorkers(4).workers, 1);
+  assert.equal(formatBackend(forced, 4), `backend: webgpu (${adapterLabel(a)})`);
 });
 
 test('adapter summaries: fallback flag, software names and labels', () => {

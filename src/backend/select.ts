@@ -24,7 +24,7 @@ export interface BackendInfo {
   requested: BackendRequest;
   /** Faster backends that were tried first and why each was skipped. */
   skipped: { name: BackendName; reason: string }[];
-  /** Human-readable detail, e.g. "SIMD, 1 thread" for wasm, "NVIDIA H200, Vulkan" for webgpu. */
+  /** Human-readable detail, e.g. "SIMD" for wasm, "NVIDIA H200, Vulkan" for webgpu. */
   detail: string;
   /** The GPU adapter for webgpu (`NVIDIA H200, Vulkan`), tagged on runs as `ablate.backend.device`. */
   device?: string;
