@@ -204,7 +204,7 @@ const fitSpec = (batchSize: number) => ({
   optimizer: 'adam' as const,
   lr: 0.003,
   momentum: 0.9,
-  schedule: { kind: 'constant' as const, every: 1, gamma: 0.5, warmupSteps: 0 },
+  schedule: { kind: 'constant' as const, every: 1, gamma: 0.5, patience: 2, warmupSteps: 0 },
   logEvery: 1,
   checkpointEvery: 1,
 });

@@ -56,7 +56,7 @@ const spec = {
   optimizer: 'adam' as const,
   lr: 0.01,
   momentum: 0.9,
-  schedule: { kind: 'constant' as const, every: 1, gamma: 1, warmupSteps: 0 },
+  schedule: { kind: 'constant' as const, every: 1, gamma: 1, patience: 2, warmupSteps: 0 },
   logEvery: 1,
   checkpointEvery: 1,
 };

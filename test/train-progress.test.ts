@@ -35,7 +35,7 @@ test("an epoch's last progress tick follows its validation metrics", async () =>
     loss: await buildLoss([{ kind: 'crossentropy', weight: 1, smoothing: 0 }]),
     train,
     val,
-    spec: { epochs: 3, batchSize: 16, optimizer: 'adam', lr: 0.01, momentum: 0.9, schedule: { kind: 'constant', every: 1, gamma: 1, warmupSteps: 0 }, logEvery: 100, checkpointEvery: 10 },
+    spec: { epochs: 3, batchSize: 16, optimizer: 'adam', lr: 0.01, momentum: 0.9, schedule: { kind: 'constant', every: 1, gamma: 1, patience: 2, warmupSteps: 0 }, logEvery: 100, checkpointEvery: 10 },
     seed: 0,
     topK: 2,
     metric: (k, _v, step) => {

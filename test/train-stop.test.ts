@@ -34,7 +34,7 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-const base = { epochs: 30, batchSize: 16, optimizer: 'adam' as const, lr: 0.01, momentum: 0.9, schedule: { kind: 'constant' as const, every: 1, gamma: 0.5, warmupSteps: 0 }, logEvery: 100, checkpointEvery: 1 };
+const base = { epochs: 30, batchSize: 16, optimizer: 'adam' as const, lr: 0.01, momentum: 0.9, schedule: { kind: 'constant' as const, every: 1, gamma: 0.5, patience: 2, warmupSteps: 0 }, logEvery: 100, checkpointEvery: 1 };
 const stop = { metric: 'val_loss', mode: 'min' as const, patience: 2, minDelta: 0, restoreBest: true };
 
 async function run(seed: number, extra: Partial<FitOptions> & { spec?: FitOptions['spec'] } = {}) {
@@ -126,4 +126,46 @@ test('spec: stop defaults, a mode that contradicts the metric, and an empty budg
   assert.match(JSON.stringify(bad.error?.issues), /higher val_accuracy is better; set mode: max/);
   assert.equal(trainSchema.safeParse({ budget: {} }).success, false);
   assert.equal(trainSchema.safeParse({ stop: { metric: 'accuracy' } }).success, false);
+});
+
+test('plateau schedule: the rate is multiplied by gamma after `patience` epochs without improvement, and the stop outwaits it', async () => {
+  // Flat val_loss (a rate of ~0): epoch 1 is the best; with schedule patience 1 the rate halves
+  // after epochs 2 and 3, and train.stop (patience 3) ends the run after epoch 4.
+  const lrs: Array<[number, number]> = [];
+  const spec = { ...base, lr: 1e-12, logEvery: 1, schedule: { ...base.schedule, kind: 'plateau' as const, patience: 1 }, stop: { ...stop, patience: 3, minDelta: 0.01 } };
+  const r = await run(1, { spec, metric: (k, v, s) => (k === 'lr' ? lrs.push([s ?? 0, v]) : undefined) });
+  assert.equal(r.epochs, 4);
+  const lowered = r.logs.filter((l) => l.includes('learning rate ×'));
+  assert.deepEqual(lowered, ['train: val_loss has not improved for 1 epochs: learning rate × 0.5 → 5.00e-13', 'train: val_loss has not improved for 1 epochs: learning rate × 0.5 → 2.50e-13']);
+  // 4 steps an epoch: epochs 1 and 2 at lr, epoch 3 at lr/2, epoch 4 at lr/4.
+  assert.deepEqual(lrs.map(([, v]) => v / 1e-12).map((x) => Math.round(x * 100) / 100), [1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]);
+});
+
+test('plateau schedule: an improving metric resets the wait; a resumed run keeps the lowered rate', async () => {
+  const { plateauEpochEnd } = await import('../src/train/plateau.js');
+  const s = { stop: undefined, schedule: { ...base.schedule, kind: 'plateau' as const, patience: 2, gamma: 0.1 } };
+  const st: { factor: number; wait: number; best?: number } = { factor: 1, wait: 0 };
+  const seen = [1.0, 0.9, 0.95, 0.8, 0.85, 0.86, 0.87, 0.9, 0.7].map((v) => plateauEpochEnd(st, { val_loss: v }, s));
+  // Misses at 0.95 (1), 0.85 (1), 0.86 (2: lowered), 0.87 (1), 0.9 (2: lowered); 0.7 is a new best.
+  assert.deepEqual(seen.map((x) => (x === undefined ? '-' : x.toFixed(2))), ['-', '-', '-', '-', '-', '0.10', '-', '0.01', '-']);
+  assert.equal(st.best, 0.7);
+  // Interrupted after epoch 2 of the flat run and resumed: the rate it continues with is the lowered one.
+  const ckpt = join(dir, 'plateau-resume');
+  const spec = { ...base, lr: 1e-12, logEvery: 1, schedule: { ...base.schedule, kind: 'plateau' as const, patience: 1 }, stop: { ...stop, patience: 3, minDelta: 0.01 } };
+  const ac = new AbortController();
+  await assert.rejects(run(1, { spec, checkpointDir: ckpt, signal: ac.signal, onEpochEnd: (e) => (e === 2 ? ac.abort() : undefined) }), TrainingAborted);
+  const lrs: number[] = [];
+  const r = await run(1, { spec, checkpointDir: ckpt, metric: (k, v) => (k === 'lr' ? lrs.push(v) : undefined) });
+  assert.equal(r.epochs, 4);
+  assert.deepEqual(lrs.map((v) => Math.round((v / 1e-12) * 100) / 100), [0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]);
+});
+
+test('plateau schedule: the spec refuses a stop that cannot outwait it, and a GAN', async () => {
+  const { experimentSchema } = await import('../src/spec/schema.js');
+  const short = experimentSchema.safeParse({ train: { schedule: { kind: 'plateau', patience: 3 }, stop: { patience: 3 } } });
+  assert.equal(short.success, false);
+  assert.ok(short.error!.issues.some((i) => i.path.join('.') === 'train.stop.patience' && /before the plateau schedule ever lowers the rate/.test(i.message)));
+  assert.equal(experimentSchema.safeParse({ train: { schedule: { kind: 'plateau', patience: 2 }, stop: { patience: 5 } } }).success, true);
+  const gan = experimentSchema.safeParse({ task: 'gan', preprocess: { size: 28, channels: 1, normalize: 'unit' }, train: { schedule: { kind: 'plateau' } } });
+  assert.ok(!gan.success && gan.error.issues.some((i) => i.path.join('.') === 'train.schedule.kind'));
 });

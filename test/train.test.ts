@@ -57,7 +57,7 @@ const spec = {
   optimizer: 'adam' as const,
   lr: 0.01,
   momentum: 0.9,
-  schedule: { kind: 'cosine' as const, every: 1, gamma: 0.5, warmupSteps: 2 },
+  schedule: { kind: 'cosine' as const, every: 1, gamma: 0.5, patience: 2, warmupSteps: 2 },
   logEvery: 2,
   checkpointEvery: 1,
 };
@@ -155,7 +155,7 @@ test('train.checkpointMinutes: checkpoints inside an epoch, so a hard kill mid-e
 });
 
 test('learning-rate schedules', () => {
-  const s = { kind: 'constant' as const, every: 2, gamma: 0.5, warmupSteps: 4 };
+  const s = { kind: 'constant' as const, every: 2, gamma: 0.5, patience: 2, warmupSteps: 4 };
   const at = (step: number, epoch = 0) => ({ step, epoch, totalSteps: 104 });
   assert.equal(learningRate(1, s, at(0)), 0.25);
   assert.equal(learningRate(1, s, at(3)), 1);
@@ -164,6 +164,8 @@ test('learning-rate schedules', () => {
   assert.equal(learningRate(1, { ...s, kind: 'cosine' }, at(4)), 1);
   assert.ok(Math.abs(learningRate(1, { ...s, kind: 'cosine' }, at(54)) - 0.5) < 1e-12);
   assert.ok(learningRate(1, { ...s, kind: 'cosine' }, at(104)) < 1e-12);
+  assert.equal(learningRate(1, { ...s, kind: 'plateau' }, { ...at(50, 5), factor: 0.25 }), 0.25);
+  assert.equal(learningRate(1, { ...s, kind: 'plateau' }, at(2)), 0.75); // warm-up first
 });
 
 test('setLearningRate takes effect on every optimizer (the schedule relies on it)', () => {

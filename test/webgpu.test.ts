@@ -213,7 +213,7 @@ const fitSpec: FitOptions['spec'] = {
   optimizer: 'sgd',
   lr: 0.05,
   momentum: 0.9,
-  schedule: { kind: 'constant', every: 1, gamma: 0.5, warmupSteps: 0 },
+  schedule: { kind: 'constant', every: 1, gamma: 0.5, patience: 2, warmupSteps: 0 },
   logEvery: 1,
   checkpointEvery: 1,
   // One rank on both backends (webgpu always trains as one): the same sums in the same order.

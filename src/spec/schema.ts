@@ -52,6 +52,13 @@ export const experimentSchema = z
         message: 'needs the quality score, which is defined on 28×28×1 digits: preprocess.size 28, channels 1, normalize unit or symmetric, and evaluate.quality true',
       });
     }
+    if (spec.train.schedule.kind === 'plateau') {
+      if (spec.task === 'gan') ctx.addIssue({ code: 'custom', path: ['train', 'schedule', 'kind'], message: 'plateau watches a per-epoch validation metric, which a GAN has not: use constant, step, cosine or exponential' });
+      // The stop must outwait the schedule, or training ends before the rate is ever lowered.
+      else if (spec.train.stop && spec.train.stop.patience <= spec.train.schedule.patience) {
+        ctx.addIssue({ code: 'custom', path: ['train', 'stop', 'patience'], message: `is ${spec.train.stop.patience}, not more than train.schedule.patience ${spec.train.schedule.patience}: training would stop before the plateau schedule ever lowers the rate` });
+      }
+    }
     // train.stop watches a per-epoch metric; a GAN has generator steps and its quality score.
     if (spec.task === 'gan' && spec.train.stop) ctx.addIssue({ code: 'custom', path: ['train', 'stop'], message: 'is per-epoch (classify, super-resolution); a GAN stops on its quality score: use gan.stop' });
   })

@@ -225,9 +225,13 @@ export const trainSchema = z
       .describe('Adam β1. Unset: 0.9, or 0.5 for task gan (the DCGAN recommendation: less momentum against a moving target).'),
     schedule: z
       .strictObject({
-        kind: z.enum(['constant', 'step', 'cosine', 'exponential']).default('constant').describe('Learning-rate schedule.'),
+        kind: z
+          .enum(['constant', 'step', 'cosine', 'exponential', 'plateau'])
+          .default('constant')
+          .describe('Learning-rate schedule. `plateau` lowers the rate when the validation metric stops improving (with `train.stop`: trains each arm to convergence, whatever the epoch limit).'),
         every: posInt('`step`: decay every this many epochs.').default(1),
-        gamma: z.number().positive().max(1).default(0.5).describe('`step`/`exponential`: multiply the rate by this.'),
+        gamma: z.number().positive().max(1).default(0.5).describe('`step`/`exponential`/`plateau`: multiply the rate by this.'),
+        patience: posInt('`plateau`: epochs without an improvement of the watched metric (`train.stop.metric`, else val_loss) before the rate is multiplied by gamma.').default(2),
         warmupSteps: int('Linear warm-up steps from 0 to lr.').min(0).default(0),
       })
       .prefault({})

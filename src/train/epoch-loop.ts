@@ -12,6 +12,7 @@ import { type CheckpointState, resumeOrStart } from './checkpoint.js';
 import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
 import { resolveWorkers } from './parallel/cores.js';
+import { type PlateauState, plateauEpochEnd, plateauMetric } from './plateau.js';
 import { DataParallel } from './parallel/group.js';
 import type { ParallelTask } from './parallel/replica.js';
 import { StopRule, type StopSummary } from './stop-rule.js';
@@ -122,6 +123,10 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
   const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
   const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
+  // The plateau schedule's factor rides in the checkpoint with the rest of the state.
+  const withPlateau = state as CheckpointState & { plateau?: PlateauState };
+  if (s.schedule.kind === 'plateau') withPlateau.plateau ??= { factor: 1, wait: 0 };
+  const plateau = withPlateau.plateau;
   const { workers, backend } = trainingWorkers(s.workers);
   // Started after resumeOrStart, so the replicas begin from the restored weights.
   let group: DataParallel<B> | undefined;
@@ -151,7 +156,7 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
         }
         if (state.step >= totalSteps || rule.stopped) break;
         const t0 = performance.now();
-        const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps });
+        const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps, ...(plateau ? { factor: plateau.factor } : {}) });
         setLearningRate(opt, lr);
         setNoiseStep(state.step);
         const r = group ? await group.step(b, opt, state.step) : await localStep(task.parallel, b, opt);
@@ -184,11 +189,15 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
       };
       let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
       // Early stopping needs its metric every epoch, whatever evaluate.every says.
-      if (task.validate && (e1 % evalEvery === 0 || final || s.stop)) last = { ...last, ...(await task.validate()) };
+      if (task.validate && (e1 % evalEvery === 0 || final || s.stop || plateau)) last = { ...last, ...(await task.validate()) };
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
       if (tick) o.progress?.tick(...tick);
       state.epoch = e1;
       if (await rule.epochEnd(e1, last, o.model)) final = true;
+      if (plateau && !final) {
+        const lowered = plateauEpochEnd(plateau, last, s);
+        if (lowered !== undefined) o.log?.info(`train: ${plateauMetric(s).metric} has not improved for ${s.schedule.patience} epochs: learning rate × ${s.schedule.gamma} → ${(s.lr * lowered).toPrecision(3)}`);
+      }
       const shown = Object.entries(last).filter(([k]) => task.shown.test(k));
       o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(ep.seen / secs).toFixed(0)} samples/s)`);
       await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);

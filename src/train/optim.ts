@@ -39,18 +39,22 @@ export interface ScheduleAt {
   epoch: number;
   /** Steps the whole run will take. */
   totalSteps: number;
+  /** `plateau`: what the rate is multiplied by now (PlateauState.factor; 1 before any reduction). */
+  factor?: number;
 }
 
 /**
  * The learning rate for one step: linear warm-up over `warmupSteps`, then `constant`, `step`
- * (× gamma every `every` epochs), `exponential` (× gamma per epoch) or `cosine` (half a cosine from
- * lr to 0 over the steps after warm-up).
+ * (× gamma every `every` epochs), `exponential` (× gamma per epoch), `cosine` (half a cosine from
+ * lr to 0 over the steps after warm-up) or `plateau` (× the factor plateau.ts keeps).
  */
 export function learningRate(lr: number, s: ScheduleSpec, at: ScheduleAt): number {
   if (at.step < s.warmupSteps) return (lr * (at.step + 1)) / s.warmupSteps;
   switch (s.kind) {
     case 'constant':
       return lr;
+    case 'plateau':
+      return lr * (at.factor ?? 1);
     case 'step':
       return lr * s.gamma ** Math.floor(at.epoch / s.every);
     case 'exponential':

@@ -137,7 +137,7 @@ async function run(ctx: StageContext): Promise<void> {
     loss,
     train: await openLabelled(src, 'train', 'images', spec.preprocess.normalize),
     val: await openLabelled(src, 'val', 'images', spec.preprocess.normalize),
-    spec: { ...spec.train, batchSize: PRETRAIN_BATCH, epochs: p.epochs, steps: undefined, optimizer: 'adam', beta1: undefined, lr: p.lr, schedule: { kind: 'constant', every: 1, gamma: 1, warmupSteps: 0 } },
+    spec: { ...spec.train, batchSize: PRETRAIN_BATCH, epochs: p.epochs, steps: undefined, optimizer: 'adam', beta1: undefined, lr: p.lr, schedule: { kind: 'constant', every: 1, gamma: 1, patience: 2, warmupSteps: 0 } },
     seed: spec.seed,
     topK: Math.min(spec.evaluate.topK, classes.length),
     metric: (k, v, s) => ctx.run?.logMetric(`pretrain_${k}`, v, s),
