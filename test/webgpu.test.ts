@@ -122,6 +122,8 @@ const OPS: [string, Inputs, (xs: tf.Tensor[]) => tf.Tensor][] = [
   ],
   ['depthwise conv2d', { x: x4(2, 6, 6, 3), f: f4(3, 3, 3, 1) }, ([x, f]) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'valid')],
   ['max pool 2×2', { x: x4(2, 6, 6, 3) }, ([x]) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid')],
+  // Overlapping windows with padding: the replaced MaxPoolGrad's offsets and bounds.
+  ['max pool 3×3 stride 2 same', { x: x4(2, 7, 7, 2) }, ([x]) => tf.maxPool(x as tf.Tensor4D, 3, 2, 'same')],
   // Ties inside a window: the gradient must go to one element only, as on cpu.
   ['max pool 2×2 with ties', { x: { shape: [1, 4, 4, 2], v: Float32Array.from({ length: 32 }, (_, i) => Math.floor(i / 8)) } }, ([x]) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid')],
   ['avg pool 2×2', { x: x4(2, 6, 6, 3) }, ([x]) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid')],

@@ -95,7 +95,7 @@ export async function loadWebgpu(allowSoftware: boolean): Promise<string> {
   registerWebgpuKernels(webgpu_util as never);
   await activateWebgpu();
   // A process on Dawn keeps running until the device is released; release it on the way out so a
-  // finished `ablate run` exits (process.exit paths are covered by 'exit').
+  // finished `ablate run` exits (process.exit() ends the process whether or not it is released).
   process.once('beforeExit', releaseWebgpu);
   return adapterLabel(summary);
 }
