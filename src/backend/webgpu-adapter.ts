@@ -4,6 +4,7 @@
 // print its driver warnings, only to learn that the adapter is a software one).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 /** What the adapter says about itself (GPUAdapterInfo), plus the API Dawn drives it through. */
 export interface AdapterSummary {
@@ -136,6 +137,13 @@ export function probeAdapter(env: NodeJS.ProcessEnv = process.env): AdapterProbe
   if (process.platform === 'linux' && !hasVulkanLoader()) {
     // Cheap, and the common case on a machine without a GPU: no process to start.
     return { reason: 'no Vulkan loader (libvulkan.so.1): install libvulkan1 and the GPU\'s Vulkan driver (the NVIDIA driver ships one)' };
+  }
+  try {
+    // Without the package (installed with --omit=optional, or a platform npm skipped) there is
+    // nothing to ask a child; the child's own import gives the reason when it is there but broken.
+    createRequire(import.meta.url).resolve('webgpu');
+  } catch {
+    return { reason: 'not installed' };
   }
   const script = `const m = await import(${JSON.stringify(import.meta.url)});
 let out;
