@@ -1,25 +1,39 @@
 // bench:train — median training-step time of the three reference steps (src/backend/reference.ts)
-// on every backend available here, side by side in one run; optionally next to PyTorch CPU
-// (/work/shared/bench/torch_peer.py, one thread) when python3 can import torch.
+// on every backend available here, side by side in one run; next to PyTorch CPU (bench/torch_peer.py,
+// the same layers) when python3 can import torch (Debian: apt-get install python3-torch).
+// Then every core: the convnet and DCGAN steps as ablate trains them (bench/reference-parallel.ts:
+// the shard gradient, DataParallel over train.workers) with 1 worker and with all cores, and
+// PyTorch with 1 thread and with all threads, interleaved round by round (the four columns share
+// each minute of this machine's drifting load).
 // Last stdout line: one JSON object with the best backend's step times (wall and process-CPU
 // medians) and, with PyTorch, ratio_<step> = tfjs wall / mean of the PyTorch runs just before and
-// just after the best backend's column, and ratio_<step>_cpu = tfjs CPU / PyTorch CPU medians.
-//   node dist/bench/train.js [--full] [--profile] [--steps N] [--backend NAME[,NAME...]]
+// just after the best backend's column, and ratio_<step>_cpu = tfjs CPU / PyTorch CPU medians; and
+// workers, <step>_step_ms_1w / <step>_step_ms_all (ablate), torch_<step>_step_ms_1t / _all,
+// ratio_<step>_all = ablate all cores / PyTorch all threads, scaling_<step> = 1 worker / all cores.
+// Without torch, the torch_* and ratio_* fields are null and "torch" says why.
+//   node dist/bench/train.js [--full] [--profile] [--steps N] [--backend NAME[,NAME...]] [--rounds R] [--workers W]
 //   --full     also time the conv steps on the pure-JS cpu backend (~1.5–3 min per step)
 //   --profile  per-kernel CPU-time breakdown on the best backend
 //   --backend  only these backends, in this order, each forced (webgpu then also runs on a
 //              software adapter, ~1 s per small step on lavapipe); a backend that cannot start
 //              is an error; no shipped-kernel wasm column. Without it: every backend that
 //              starts, webgpu only on a hardware GPU.
+//   --rounds   interleaved rounds of the all-cores comparison (default 5, 3 timed steps each)
+//   --workers  ablate's "all cores" (default: os.availableParallelism())
 // With webgpu the JSON also has `adapter` and `step_ms` (every column's medians): what
-// bench/gpu-check.sh prints.
-import { spawnSync } from 'node:child_process';
+// bench/gpu-check.sh prints. The all-cores comparison runs only when the best backend is wasm or
+// cpu (the backends that train as several ranks).
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { BACKEND_ORDER, type BackendInfo, type BackendName, selectBackend } from '../src/backend/index.js';
 import { useShippedWasmKernel } from '../src/backend/kernels/index.js';
 import { shippedWasmKernel } from '../src/backend/kernels/wasm-ops.js';
 import { REFERENCE_STEPS, type ReferenceStep } from '../src/backend/reference.js';
+import { type ReferenceKind, referenceTrainer } from './reference-parallel.js';
 
 const args = process.argv.slice(2);
 const full = args.includes('--full');
@@ -31,6 +45,16 @@ const only = backendArg >= 0 ? (args[backendArg + 1] ?? '').split(',').filter(Bo
 for (const b of only ?? []) {
   if (!(BACKEND_ORDER as readonly string[]).includes(b)) throw new Error(`--backend ${b}: use one or more of ${BACKEND_ORDER.join(', ')}, comma-separated`);
 }
+const numArg = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const ROUNDS = numArg('--rounds', 5);
+const ALL = numArg('--workers', availableParallelism());
+const PER_ROUND = 3;
+// The first python3 on PATH may be a virtual environment without torch; Debian's python3-torch is /usr/bin's.
+const PYTHONS = ['python3', '/usr/bin/python3'];
+const PEER = process.env.ABLATE_TORCH_PEER ?? fileURLToPath(new URL('../../bench/torch_peer.py', import.meta.url));
 const WARMUP = 2;
 type StepName = keyof typeof REFERENCE_STEPS;
 const STEP_NAMES = Object.keys(REFERENCE_STEPS) as StepName[];
@@ -187,12 +211,12 @@ async function profileSteps(backend: BackendName): Promise<void> {
 /**
  * Runs the PyTorch peer (one thread) and returns its per-step medians. `cpu`: the peer's clock
  * (time.perf_counter) is swapped for time.process_time, so it reports process-CPU medians, the
- * counterpart of <step>_step_cpu_ms (the peer script itself is shared and left as is).
+ * counterpart of <step>_step_cpu_ms.
  */
 function torchPeer(cpu = false): Partial<Record<StepName, number>> | undefined {
-  const script = process.env.ABLATE_TORCH_PEER ?? '/work/shared/bench/torch_peer.py';
+  const script = PEER;
   if (!existsSync(script)) return undefined;
-  for (const py of ['python3', '/usr/bin/python3']) {
+  for (const py of PYTHONS) {
     const probe = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
     if (probe.status !== 0) continue;
     const argv = cpu
@@ -308,4 +332,86 @@ if (torch) {
     }
   }
 }
+if (best.backend === 'wasm' || best.backend === 'cpu') Object.assign(result, await allCores(best.backend));
+else result.workers = `not measured: ${best.backend} spreads a step over the cores itself`;
 console.log(JSON.stringify(result));
+
+/** The peer in --serve mode: one python process, asked for a few steps at a time. */
+async function torchServer(): Promise<{ ask(kind: ReferenceKind, threads: number, n: number): Promise<number[]>; close(): void } | string> {
+  if (!existsSync(PEER)) return `no peer script at ${PEER}`;
+  const python = PYTHONS.find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!python) return `no python3 here can import torch (${PYTHONS.join(', ')}); apt-get install python3-torch`;
+  const py = spawn(python, [PEER, '--serve'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(ALL) } });
+  const lines = createInterface({ input: py.stdout })[Symbol.asyncIterator]();
+  const next = async () => JSON.parse(((await lines.next()).value as string | undefined) ?? 'null') as { ms?: number[] } | null;
+  if (!(await next())) return 'the torch peer did not start';
+  return {
+    async ask(kind, threads, n) {
+      py.stdin.write(`${kind} ${threads} ${n}\n`);
+      const r = await next();
+      if (!r?.ms) throw new Error('the torch peer stopped answering');
+      return r.ms;
+    },
+    close: () => py.stdin.end(),
+  };
+}
+
+/**
+ * ablate with 1 worker and with ALL workers, PyTorch with 1 and ALL threads, interleaved: each round
+ * times PER_ROUND steps of each of the four (after warm-up steps in round 0), so slow minutes of
+ * this shared machine fall on all columns alike; the medians are over all rounds' steps.
+ */
+async function allCores(backend: string): Promise<Record<string, unknown>> {
+  await selectBackend(backend as BackendName);
+  const load0 = loadavg()[0]!;
+  const torch = await torchServer();
+  const kinds: ReferenceKind[] = ['convnet', 'dcgan'];
+  const out: Record<string, unknown> = { workers: ALL, rounds: ROUNDS, load_1min: [Number(load0.toFixed(2))] };
+  if (typeof torch === 'string') out.torch = `missing: ${torch}`;
+  for (const kind of kinds) {
+    const trainers = { one: await referenceTrainer(kind, 1), all: await referenceTrainer(kind, ALL) };
+    const ms: Record<'one' | 'all' | 't1' | 'tall', number[]> = { one: [], all: [], t1: [], tall: [] };
+    let i = 0;
+    const time = async (t: { step(i: number): Promise<void> }, n: number, into?: number[]) => {
+      for (let k = 0; k < n; k++) {
+        const t0 = performance.now();
+        await t.step(i++);
+        into?.push(performance.now() - t0);
+      }
+    };
+    await time(trainers.one, WARMUP);
+    await time(trainers.all, WARMUP);
+    for (let r = 0; r < ROUNDS; r++) {
+      // Alternate which side goes first, so neither always runs right after the other.
+      const order = r % 2 === 0 ? ['ablate', 'torch'] : ['torch', 'ablate'];
+      for (const side of order) {
+        if (side === 'ablate') {
+          await time(trainers.one, PER_ROUND, ms.one);
+          await time(trainers.all, PER_ROUND, ms.all);
+        } else if (typeof torch !== 'string') {
+          ms.t1.push(...(await torch.ask(kind, 1, PER_ROUND)));
+          ms.tall.push(...(await torch.ask(kind, ALL, PER_ROUND)));
+        }
+      }
+    }
+    await trainers.one.close();
+    await trainers.all.close();
+    const med = (xs: number[]) => (xs.length ? Number(median(xs).toFixed(1)) : null);
+    const [one, all, t1, tall] = [med(ms.one), med(ms.all), med(ms.t1), med(ms.tall)];
+    Object.assign(out, {
+      [`${kind}_step_ms_1w`]: one,
+      [`${kind}_step_ms_all`]: all,
+      [`scaling_${kind}`]: one && all ? Number((one / all).toFixed(2)) : null,
+      [`torch_${kind}_step_ms_1t`]: t1,
+      [`torch_${kind}_step_ms_all`]: tall,
+      [`ratio_${kind}_1`]: one && t1 ? Number((one / t1).toFixed(2)) : null,
+      [`ratio_${kind}_all`]: all && tall ? Number((all / tall).toFixed(2)) : null,
+    });
+    console.log(
+      `${kind}, all cores (${ALL}), medians of ${ROUNDS}×${PER_ROUND} interleaved steps: ablate 1 worker ${fmt(one ?? undefined)}, ${ALL} workers ${fmt(all ?? undefined)} (×${out[`scaling_${kind}`] ?? '—'}); pytorch 1 thread ${fmt(t1 ?? undefined)}, ${ALL} threads ${fmt(tall ?? undefined)}; ablate/pytorch all ${out[`ratio_${kind}_all`] ?? '—'}`,
+    );
+  }
+  if (typeof torch !== 'string') torch.close();
+  (out.load_1min as number[]).push(Number(loadavg()[0]!.toFixed(2)));
+  return out;
+}

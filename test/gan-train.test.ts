@@ -168,3 +168,40 @@ test('the wgan generator uses LeakyReLU (no dead ReLU plateaus under the clipped
   assert.ok(kinds('wgan').includes('LeakyReLU') && !kinds('wgan').includes('ReLU'));
   assert.ok(kinds('dcgan').includes('ReLU') && !kinds('dcgan').includes('LeakyReLU'));
 });
+
+test('2 data-parallel workers train the critic and generator as 1 worker does (batch 5 in uneven shards, weights clipped on rank 0 reach the workers)', async () => {
+  const run = async (kind: 'gan' | 'wgan', workers: number) => {
+    // gan: dense networks without batch norm, so shards compute exactly the whole batch's gradient;
+    // a clip makes rank 0 change the critic between steps. wgan's generator has batch norm (each
+    // shard normalises by its own statistics): it can only be compared with itself.
+    const t = new GanTrainer(tiny(kind, { batchSize: 5, ...(kind === 'gan' ? { critic: { steps: 2, clip: 0.05 } } : {}) }));
+    const w0 = [...snapshot(t.generator), ...snapshot(t.discriminator)];
+    await t.startWorkers(workers, tf.getBackend());
+    const src = source();
+    const losses: number[] = [];
+    try {
+      for (let g = 0; g < 3; g++) {
+        const m = await t.step(g, src);
+        losses.push(m.d_loss, m.g_loss, m.wasserstein_estimate ?? 0);
+      }
+    } finally {
+      await t.close();
+    }
+    const w = [...snapshot(t.generator), ...snapshot(t.discriminator)];
+    t.dispose();
+    return { losses, w, w0 };
+  };
+  const one = await run('gan', 1);
+  const two = await run('gan', 2);
+  {
+    const kind = 'gan';
+    for (const [i, v] of one.losses.entries()) assert.ok(Math.abs(v - two.losses[i]!) < 1e-4 * Math.max(1, Math.abs(v)), `${kind} loss ${i}: ${v} vs ${two.losses[i]}`);
+    const d = Math.max(...one.w.map((w, i) => Math.max(...w.map((v, j) => Math.abs(v - two.w[i]![j]!)))));
+    assert.ok(d < 1e-4, `${kind} weights differ by ${d}`);
+    assert.ok(changed(one.w, one.w0), `${kind}: training changed nothing`);
+  }
+  const w1 = await run('wgan', 2);
+  const w2 = await run('wgan', 2);
+  assert.deepEqual(w1.losses, w2.losses);
+  assert.ok(w1.losses.every(Number.isFinite) && w1.losses[2] !== 0, 'wgan reports its Wasserstein estimate');
+});

@@ -31,7 +31,7 @@ function seeded(seed: number) {
  * differs between backends, so only a linear optimiser keeps results comparable after a step.
  */
 export type OptimizerKind = 'adam' | 'sgd';
-function optimizer(kind: OptimizerKind | undefined, lr: number, beta1 = 0.9): tf.Optimizer {
+export function optimizer(kind: OptimizerKind | undefined, lr: number, beta1 = 0.9): tf.Optimizer {
   return kind === 'sgd' ? tf.train.sgd(0.05) : tf.train.adam(lr, beta1, 0.999);
 }
 
@@ -67,8 +67,9 @@ export interface DcganShape {
 }
 export const DCGAN_BENCH: DcganShape = { batch: 64, grid: 7, width: 64, latent: 100 };
 
-export function dcganStep(s: DcganShape = DCGAN_BENCH): ReferenceStep {
-  const { batch, grid, width, latent } = s;
+/** The DCGAN reference generator and discriminator (seeded: the same weights on every backend). */
+export function dcganModels(s: DcganShape = DCGAN_BENCH): { g: tf.Sequential; d: tf.Sequential } {
+  const { grid, width, latent } = s;
   const side = grid * 4;
   const g = tf.sequential({
     layers: [
@@ -102,6 +103,13 @@ export function dcganStep(s: DcganShape = DCGAN_BENCH): ReferenceStep {
       tf.layers.dense({ units: 1, kernelInitializer: seeded(6) }),
     ],
   });
+  return { g, d };
+}
+
+export function dcganStep(s: DcganShape = DCGAN_BENCH): ReferenceStep {
+  const { batch, grid, latent } = s;
+  const side = grid * 4;
+  const { g, d } = dcganModels(s);
   const optG = optimizer(s.optimizer, 2e-4, 0.5);
   const optD = optimizer(s.optimizer, 2e-4, 0.5);
   const real = tf.tidy(() => tf.randomUniform([batch, side, side, 1], -1, 1, 'float32', 7));
@@ -157,9 +165,10 @@ export const CONVNET_BENCH: ConvnetShape = {
   dropout: 0.25,
 };
 
-export function convnetStep(s: ConvnetShape = CONVNET_BENCH): ReferenceStep {
-  const { batch, side, widths, hidden, classes } = s;
-  const m = tf.sequential({
+/** The convnet reference classifier (seeded). */
+export function convnetModel(s: ConvnetShape = CONVNET_BENCH): tf.Sequential {
+  const { side, widths, hidden, classes } = s;
+  return tf.sequential({
     layers: [
       tf.layers.conv2d({
         inputShape: [side, side, 3],
@@ -181,6 +190,11 @@ export function convnetStep(s: ConvnetShape = CONVNET_BENCH): ReferenceStep {
       tf.layers.dense({ units: classes, kernelInitializer: seeded(16) }),
     ],
   });
+}
+
+export function convnetStep(s: ConvnetShape = CONVNET_BENCH): ReferenceStep {
+  const { batch, side, classes } = s;
+  const m = convnetModel(s);
   const opt = optimizer(s.optimizer, 1e-3);
   const x = tf.tidy(() => tf.randomUniform([batch, side, side, 3], 0, 1, 'float32', 17));
   const y = tf.tidy(() =>

@@ -5,6 +5,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/index.js';
+import { trainingWorkers } from '../train/epoch-loop.js';
+import { resolveWorkers } from '../train/parallel/cores.js';
 import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
@@ -71,7 +73,7 @@ export const stage: StageImpl = {
       seed: spec.seed,
       normalize: spec.preprocess.normalize,
       gan,
-      train: { epochs: t.epochs, steps: t.steps ?? null, batchSize: t.batchSize, optimizer: t.optimizer, lr: t.lr, momentum: t.momentum, beta1: t.beta1 ?? null, backend: t.backend },
+      train: { epochs: t.epochs, steps: t.steps ?? null, batchSize: t.batchSize, optimizer: t.optimizer, lr: t.lr, momentum: t.momentum, beta1: t.beta1 ?? null, backend: t.backend, workers: resolveWorkers(t.workers) },
     };
   },
   async run(ctx) {
@@ -134,9 +136,13 @@ export const stage: StageImpl = {
       record('bootstrap_d_loss', loss, 0);
     }
     const clock = new SaveClock(spec.train.checkpointMinutes);
+    const { workers, backend } = trainingWorkers(spec.train.workers);
+    await trainer.startWorkers(workers, backend);
+    if (workers > 1) ctx.log.info(`train: ${workers} data-parallel workers (${backend}) for the critic and generator steps`);
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
     let trained = start;
+    try {
     for (let g = start; g < steps && !qstop?.stopped; g++) {
       if (ctx.signal.aborted) {
         // Ctrl-C: everything up to step g is whole here, so keep it rather than lose the steps since
@@ -165,6 +171,9 @@ export const stage: StageImpl = {
         await checkpoint(done, seconds());
         clock.saved();
       }
+    }
+    } finally {
+      await trainer.close();
     }
     const total = seconds();
     if (qstop) {

@@ -3,6 +3,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
 import type { Checkpointable } from '../train/checkpoint.js';
+import { DataParallel, localStep } from '../train/parallel/group.js';
+import type { ShardGrads } from '../train/parallel/replica.js';
+import { shardSizes } from '../train/parallel/shards.js';
 import {
   clipWeights,
   criticLoss,
@@ -78,6 +81,91 @@ function makeOptimizer(cfg: GanTrainConfig): tf.Optimizer {
 
 const vars = (m: tf.LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
 
+/**
+ * One critic or generator step's data on the host: `nReal` real images, then one noise vector per
+ * generated image; `n` counts both (the losses are means over all of them). A shard takes its
+ * share of each, so the shards' size-weighted losses add up to the whole batch's.
+ */
+export interface GanBatch {
+  n: number;
+  nReal: number;
+  real: Float32Array;
+  z: Float32Array;
+}
+
+const host = (t: tf.Tensor): Float32Array => {
+  const a = t.dataSync() as Float32Array;
+  t.dispose();
+  return a;
+};
+
+function splitGan(b: GanBatch, parts: number): GanBatch[] {
+  const reals = shardSizes(b.nReal, parts);
+  const fakes = shardSizes(b.n - b.nReal, parts);
+  const perReal = b.nReal ? b.real.length / b.nReal : 0;
+  const perZ = b.n - b.nReal ? b.z.length / (b.n - b.nReal) : 0;
+  let r0 = 0;
+  let z0 = 0;
+  return reals.map((nr, i) => {
+    const nf = fakes[i]!;
+    const shard = { n: nr + nf, nReal: nr, real: b.real.slice(r0 * perReal, (r0 + nr) * perReal), z: b.z.slice(z0 * perZ, (z0 + nf) * perZ) };
+    r0 += nr;
+    z0 += nf;
+    return shard;
+  });
+}
+
+/**
+ * The critic's and the generator's shard gradients (phases 0 and 1): the same code on rank 0 and on
+ * every data-parallel worker. terms: [wasserstein estimate] for wgan's critic step.
+ */
+function ganPhases(kind: GanKind, latent: number, shape: ImageShape, g: tf.LayersModel, d: tf.LayersModel, dVars: tf.Variable[], gVars: tf.Variable[]): ShardGrads<GanBatch>[] {
+  const wgan = kind === 'wgan';
+  const critic: ShardGrads<GanBatch> = async (b) => {
+    const x = tf.tensor4d(b.real, [b.nReal, shape.height, shape.width, shape.channels]);
+    const z = tf.tensor2d(b.z, [b.n - b.nReal, latent]);
+    // Fakes are made outside the loss closure: this update must not touch the generator.
+    const fake = tf.tidy(() => g.apply(z, { training: true }) as tf.Tensor4D);
+    let estimate: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      if (!wgan) {
+        const logits = d.apply(tf.concat([x, fake]), { training: true }) as tf.Tensor;
+        return discriminatorCrossEntropy(logits, b.nReal);
+      }
+      const r = d.apply(x, { training: true }) as tf.Tensor;
+      const f = d.apply(fake, { training: true }) as tf.Tensor;
+      estimate = tf.keep(wassersteinEstimate(r, f));
+      return criticLoss(r, f);
+    }, dVars);
+    const loss = (await value.data())[0]!;
+    const terms = estimate ? [(await estimate.data())[0]!] : [];
+    tf.dispose([x, z, fake, value, ...(estimate ? [estimate] : [])]);
+    return { loss, terms, grads: dVars.map((v) => grads[v.name]!) };
+  };
+  const generator: ShardGrads<GanBatch> = async (b) => {
+    const z = tf.tensor2d(b.z, [b.n, latent]);
+    const { value, grads } = tf.variableGrads(() => {
+      const scores = d.apply(g.apply(z, { training: true }) as tf.Tensor, { training: true }) as tf.Tensor;
+      return wgan ? generatorWassersteinLoss(scores) : generatorCrossEntropy(scores);
+    }, gVars);
+    const loss = (await value.data())[0]!;
+    tf.dispose([z, value]);
+    return { loss, terms: [], grads: gVars.map((v) => grads[v.name]!) };
+  };
+  return [critic, generator];
+}
+
+interface GanRecipe {
+  kind: GanKind;
+  latent: number;
+  shape: ImageShape;
+}
+
+/** Builds the GAN's shard gradients in a data-parallel worker (TaskRecipe of GanTrainer.startWorkers). */
+export async function ganReplica(c: GanRecipe, [g, d]: tf.LayersModel[], [dVars, gVars]: tf.Variable[][]): Promise<ShardGrads<GanBatch>[]> {
+  return ganPhases(c.kind, c.latent, c.shape, g!, d!, dVars!, gVars!);
+}
+
 export class GanTrainer {
   readonly generator: tf.Sequential;
   readonly discriminator: tf.Sequential;
@@ -85,6 +173,10 @@ export class GanTrainer {
   private readonly gOpt: tf.Optimizer;
   private readonly dOpt: tf.Optimizer;
   private readonly noiseSeeds: Seeds;
+  private readonly phases: ShardGrads<GanBatch>[];
+  private group: DataParallel<GanBatch> | undefined;
+  /** Optimizer steps so far (critic and generator), for the data-parallel ranks. */
+  private stepCount = 0;
 
   constructor(readonly cfg: GanTrainConfig) {
     const seeds = new Seeds(cfg.seed);
@@ -94,6 +186,35 @@ export class GanTrainer {
     this.dOpt = makeOptimizer(cfg);
     this.noiseSeeds = new Seeds(cfg.seed + 1);
     this.clip = cfg.critic.clip ?? (cfg.kind === 'wgan' ? DEFAULT_WGAN_CLIP : undefined);
+    this.phases = ganPhases(cfg.kind, cfg.latent, cfg.shape, this.generator, this.discriminator, vars(this.discriminator), vars(this.generator));
+  }
+
+  /**
+   * Data-parallel critic and generator steps over `workers` ranks (train.workers). Rank 0 publishes
+   * its weights before every step, so a restored checkpoint or a clip reaches the workers.
+   */
+  async startWorkers(workers: number, backend: string): Promise<void> {
+    if (workers <= 1 || this.group) return;
+    this.group = await DataParallel.start({
+      workers,
+      backend,
+      plan: {
+        models: [this.generator, this.discriminator],
+        phases: [
+          { vars: vars(this.discriminator), grads: this.phases[0]! },
+          { vars: vars(this.generator), grads: this.phases[1]! },
+        ],
+        recipe: { module: import.meta.url, name: 'ganReplica', config: { kind: this.cfg.kind, latent: this.cfg.latent, shape: this.cfg.shape } satisfies GanRecipe },
+        split: splitGan,
+        buffers: (b) => [b.real.buffer as ArrayBuffer, b.z.buffer as ArrayBuffer],
+      },
+    });
+  }
+
+  private run(phase: 0 | 1, b: GanBatch) {
+    const opt = phase === 0 ? this.dOpt : this.gOpt;
+    const step = this.stepCount++;
+    return this.group ? this.group.step(b, opt, step, phase) : localStep(this.phases[phase]!, phase === 0 ? vars(this.discriminator) : vars(this.generator), b, opt);
   }
 
   noise(n: number): tf.Tensor2D {
@@ -123,51 +244,18 @@ export class GanTrainer {
     const wgan = this.cfg.kind === 'wgan';
     const nReal = wgan ? b : Math.max(1, Math.floor(b / 2));
     const nFake = wgan ? b : Math.max(1, b - nReal);
-    let estimate: tf.Scalar | undefined;
-    const loss = tf.tidy(() => {
-      const x = real.next(nReal);
-      // Fakes are made outside the loss closure: this update must not touch the generator.
-      const fake = this.generator.apply(this.noise(nFake), { training: true }) as tf.Tensor4D;
-      return this.dOpt.minimize(
-        () => {
-          if (!wgan) {
-            const logits = this.discriminator.apply(tf.concat([x, fake]), { training: true }) as tf.Tensor;
-            return discriminatorCrossEntropy(logits, nReal);
-          }
-          const r = this.discriminator.apply(x, { training: true }) as tf.Tensor;
-          const f = this.discriminator.apply(fake, { training: true }) as tf.Tensor;
-          estimate = tf.keep(wassersteinEstimate(r, f));
-          return criticLoss(r, f);
-        },
-        true,
-        vars(this.discriminator),
-      ) as tf.Scalar;
-    });
-    const lossValue = (await loss.data())[0]!;
-    loss.dispose();
-    if (!estimate) return { loss: lossValue };
-    const w = (await (estimate as tf.Scalar).data())[0]!;
-    (estimate as tf.Scalar).dispose();
-    return { loss: lossValue, wasserstein: w };
+    // Drawn here, on rank 0, in the order one worker always drew them: the same images and noise
+    // whatever the worker count.
+    const x = host(real.next(nReal));
+    const z = host(this.noise(nFake));
+    const r = await this.run(0, { n: nReal + nFake, nReal, real: x, z });
+    return wgan ? { loss: r.loss, wasserstein: r.terms[0]! } : { loss: r.loss };
   }
 
   /** One generator update through a frozen discriminator (only generator variables are in the list). */
   async generatorStep(): Promise<number> {
-    const loss = tf.tidy(
-      () =>
-        this.gOpt.minimize(
-          () => {
-            const fake = this.generator.apply(this.noise(this.cfg.batchSize), { training: true }) as tf.Tensor;
-            const scores = this.discriminator.apply(fake, { training: true }) as tf.Tensor;
-            return this.cfg.kind === 'wgan' ? generatorWassersteinLoss(scores) : generatorCrossEntropy(scores);
-          },
-          true,
-          vars(this.generator),
-        ) as tf.Scalar,
-    );
-    const v = (await loss.data())[0]!;
-    loss.dispose();
-    return v;
+    const b = this.cfg.batchSize;
+    return (await this.run(1, { n: b, nReal: 0, real: new Float32Array(0), z: host(this.noise(b)) })).loss;
   }
 
   /** Generator step `g` (0-based) preceded by the scheduled number of critic updates. */
@@ -199,7 +287,14 @@ export class GanTrainer {
     return tf.tidy(() => this.generator.apply(noise, { training: false }) as tf.Tensor4D);
   }
 
+  /** Stops the data-parallel workers (if any). */
+  async close(): Promise<void> {
+    await this.group?.close();
+    this.group = undefined;
+  }
+
   dispose(): void {
+    void this.close();
     this.generator.dispose();
     this.discriminator.dispose();
     this.gOpt.dispose();

@@ -201,7 +201,7 @@ interface SrRecipe {
 }
 
 /** Builds the super-resolution shard gradient in a data-parallel worker (TaskRecipe of fitSr). */
-export async function srReplica(config: SrRecipe, model: tf.LayersModel, vars: tf.Variable[]): Promise<ShardGrads<Batch>> {
+export async function srReplica(config: SrRecipe, [model]: tf.LayersModel[], [vars]: tf.Variable[][]): Promise<ShardGrads<Batch>[]> {
   const nets = new Map<string, Promise<tf.LayersModel>>();
   const resolve = (path: string | undefined) => {
     const key = path ?? '';
@@ -214,7 +214,7 @@ export async function srReplica(config: SrRecipe, model: tf.LayersModel, vars: t
     }
     return net;
   };
-  return srGrads(model, await buildLoss(config.terms, resolve), config.lrShape, vars);
+  return [srGrads(model!, await buildLoss(config.terms, resolve), config.lrShape, vars!)];
 }
 
 /** The worker recipe: the loss terms and their feature networks (serialised only when workers will start). */

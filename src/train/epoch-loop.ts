@@ -12,9 +12,9 @@ import { type CheckpointState, resumeOrStart } from './checkpoint.js';
 import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
 import { resolveWorkers } from './parallel/cores.js';
+import { DataParallel, localStep } from './parallel/group.js';
+import { type ParallelTask, singlePhase } from './parallel/replica.js';
 import { type PlateauState, plateauEpochEnd, plateauMetric } from './plateau.js';
-import { DataParallel } from './parallel/group.js';
-import type { ParallelTask } from './parallel/replica.js';
 import { StopRule, type StopSummary } from './stop-rule.js';
 
 export type MetricSink = (key: string, value: number, step: number) => void;
@@ -90,14 +90,6 @@ export class TrainingAborted extends Error {
   }
 }
 
-/** One optimizer step on this thread: the task's gradient on the whole batch, applied by `opt` (what minimize does). */
-async function localStep<B>(p: ParallelTask<B>, b: B, opt: tf.Optimizer): Promise<StepResult> {
-  const r = await p.grads(b);
-  opt.applyGradients(p.vars.map((v, i) => ({ name: v.name, tensor: r.grads[i]! })));
-  tf.dispose(r.grads);
-  return r;
-}
-
 /**
  * The ranks a run trains with: `train.workers` (default: the cores this run may use), one on a
  * native backend (TensorFlow already uses every core there) and on webgpu (one GPU).
@@ -134,7 +126,7 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
   let last: Record<string, number> = {};
   try {
     if (workers > 1 && state.step < totalSteps) {
-      group = await DataParallel.start({ workers, model: o.model, task: task.parallel, backend });
+      group = await DataParallel.start({ workers, plan: singlePhase(o.model, task.parallel), backend });
       o.log?.info(`train: ${workers} data-parallel workers (${backend}), ${s.batchSize} samples a step split ${Math.ceil(s.batchSize / workers)}/${Math.floor(s.batchSize / workers)}`);
     }
     for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
@@ -159,7 +151,7 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
         const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps, ...(plateau ? { factor: plateau.factor } : {}) });
         setLearningRate(opt, lr);
         setNoiseStep(state.step);
-        const r = group ? await group.step(b, opt, state.step) : await localStep(task.parallel, b, opt);
+        const r = group ? await group.step(b, opt, state.step) : await localStep(task.parallel.grads, task.parallel.vars, b, opt);
         sums[0]! += r.loss * b.n;
         for (let i = 0; i < nT; i++) sums[1 + i]! += r.terms[i]! * b.n;
         for (let i = 0; i < counts.length; i++) sums[1 + nT + i]! += r.counts?.[i] ?? 0;

@@ -135,9 +135,9 @@ interface ClassifyRecipe {
 }
 
 /** Builds the classifier's shard gradient in a data-parallel worker (TaskRecipe of fit). */
-export async function classifyReplica(config: ClassifyRecipe, model: tf.LayersModel, vars: tf.Variable[]): Promise<ShardGrads<Batch>> {
+export async function classifyReplica(config: ClassifyRecipe, [model]: tf.LayersModel[], [vars]: tf.Variable[][]): Promise<ShardGrads<Batch>[]> {
   const targets = config.classTargets ? tf.tensor2d(config.classTargets.data, config.classTargets.shape as [number, number]) : undefined;
-  return classifyGrads(model, await buildLoss(config.terms), targets, vars);
+  return [classifyGrads(model!, await buildLoss(config.terms), targets, vars!)];
 }
 
 /** Trains a classifier (or a head on cached activations) through the one epoch loop. */

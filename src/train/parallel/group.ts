@@ -1,17 +1,18 @@
 // Synchronous data-parallel training over worker threads. Rank 0 is the main thread and keeps the
-// model the loop checkpoints; ranks 1…N−1 are worker threads (worker.ts), each with its own
-// single-threaded wasm backend and a replica of the model. One step:
-//   1. rank 0 splits the global batch into shards (shards.ts) and posts ranks ≥ 1 theirs;
-//   2. every rank computes the loss gradient on its shard (the task's ShardGrads, the same code on
-//      every rank) and writes it into its slot of a SharedArrayBuffer, with its batch-norm moving
-//      statistics after its forward pass;
+// models the loop checkpoints; ranks 1…N−1 are worker threads (worker.ts), each with its own
+// single-threaded wasm backend and replicas of the models. One step (of one phase: the epoch loop
+// has one, a GAN two, the critic's and the generator's):
+//   1. rank 0 publishes its current weights in a SharedArrayBuffer (so whatever changed them since
+//      the last step, a restore, a resume, a WGAN clip, reaches every rank), splits the global batch
+//      into shards (shards.ts) and posts ranks ≥ 1 theirs;
+//   2. every rank computes the phase's loss gradient on its shard (the task's ShardGrads, the same
+//      code on every rank) and writes it into its slot of a second shared buffer, with its
+//      batch-norm moving statistics after its forward pass;
 //   3. once all have answered, rank 0 sums the slots in rank order, each weighted by its shard's
 //      share of the batch (a fixed order, so the same spec and seed give the same numbers on every
-//      run with the same worker count), applies the update with the loop's optimizer, sets the
-//      statistics to the shards' weighted mean (the average of the per-shard batch moments), and
-//      publishes the new weights in a second shared buffer, which every worker loads before its
-//      next shard.
-// Only rank 0 has an optimizer: its state never needs copying, a resumed run's workers only need
+//      run with the same worker count), applies the update with the phase's optimizer, and sets the
+//      statistics to the shards' weighted mean (the average of the per-shard batch moments).
+// Only rank 0 has optimizers: their state never needs copying, a resumed run's workers only need
 // the restored weights, and the update is computed once. A worker that fails (an exception, a
 // kernel error, its thread exiting, out of memory) rejects the step with its error; the loop then
 // ends like any failed step, with the last checkpoint untouched.
@@ -19,8 +20,8 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { setNoiseStep } from '../../models/layers.js';
 import type { StepResult } from '../epoch-loop.js';
-import type { FromWorker, WorkerInit } from './protocol.js';
-import { isMovingStat, modelArtifacts, type ParallelTask, variableOf } from './replica.js';
+import type { FromWorker, WeightRef, WorkerInit } from './protocol.js';
+import { isMovingStat, modelArtifacts, type ParallelPlan, type ShardGrads, variableOf } from './replica.js';
 
 interface Pending {
   resolve: (m: Extract<FromWorker, { type: 'done' | 'ready' }>) => void;
@@ -66,74 +67,115 @@ class Rank {
   }
 }
 
+type Done = Extract<FromWorker, { type: 'done' }>;
+
+/** One optimizer step on this thread: the gradient on the whole batch, applied by `opt` (what minimize does). */
+export async function localStep<B>(grads: ShardGrads<B>, vars: tf.Variable[], b: B, opt: tf.Optimizer): Promise<StepResult> {
+  const r = await grads(b);
+  opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: r.grads[i]! })));
+  tf.dispose(r.grads);
+  return r;
+}
+
 export class DataParallel<B extends { n: number }> {
+  private readonly sum: Float32Array;
+
   private constructor(
-    private readonly task: ParallelTask<B>,
+    private readonly plan: ParallelPlan<B>,
     private readonly ranks: Rank[],
+    private readonly published: tf.Variable[],
     private readonly stats: tf.Variable[],
-    private readonly gradLen: number,
-    private readonly published: Float32Array,
+    private readonly statOffset: number,
+    private readonly shared: Float32Array,
     private readonly slots: Float32Array[],
-  ) {}
+  ) {
+    this.sum = new Float32Array(slots[0]!.length);
+  }
 
   get workers(): number {
     return this.ranks.length + 1;
   }
 
-  /** Starts `workers − 1` worker threads with replicas of `model` at its current weights. */
-  static async start<B extends { n: number }>(o: { workers: number; model: tf.LayersModel; task: ParallelTask<B>; backend: string }): Promise<DataParallel<B>> {
-    const weights = o.model.weights;
-    const trainIndex = o.task.vars.map((v) => weights.findIndex((w) => variableOf(w) === v));
-    if (trainIndex.some((i) => i < 0)) throw new Error('data-parallel training: a trained variable is not a weight of the model');
-    const statIndex = weights.flatMap((w, i) => (isMovingStat(w) ? [i] : []));
-    const stats = statIndex.map((i) => variableOf(weights[i]!));
-    const gradLen = o.task.vars.reduce((a, v) => a + v.size, 0);
-    const slotLen = gradLen + stats.reduce((a, v) => a + v.size, 0);
-    const sharedWeights = new SharedArrayBuffer(slotLen * 4);
+  /** Starts `workers − 1` worker threads with replicas of the plan's models. */
+  static async start<B extends { n: number }>(o: { workers: number; plan: ParallelPlan<B>; backend: string }): Promise<DataParallel<B>> {
+    const { plan } = o;
+    const where = new Map<tf.Variable, WeightRef>();
+    const statRefs: WeightRef[] = [];
+    for (const [m, model] of plan.models.entries()) {
+      for (const [index, w] of model.weights.entries()) {
+        const ref = { model: m, index, name: w.originalName };
+        if (!where.has(variableOf(w))) where.set(variableOf(w), ref);
+        if (isMovingStat(w)) statRefs.push(ref);
+      }
+    }
+    const refOf = (v: tf.Variable) => {
+      const r = where.get(v);
+      if (!r) throw new Error(`data-parallel training: variable ${v.name} is not a weight of the task's models`);
+      return r;
+    };
+    const phases = plan.phases.map((p) => p.vars.map(refOf));
+    const published = [...new Set(plan.phases.flatMap((p) => p.vars))];
+    const stats = statRefs.map((r) => variableOf(plan.models[r.model]!.weights[r.index]!));
+    const size = (vs: tf.Variable[]) => vs.reduce((a, v) => a + v.size, 0);
+    const statOffset = Math.max(...plan.phases.map((p) => size(p.vars)));
+    const slotLen = statOffset + size(stats);
+    const sharedWeights = new SharedArrayBuffer((size(published) + size(stats)) * 4);
     const sharedSlots = new SharedArrayBuffer(o.workers * slotLen * 4);
-    const artifacts = await modelArtifacts(o.model);
-    const names = [...trainIndex, ...statIndex].map((i) => weights[i]!.originalName);
+    const models = await Promise.all(plan.models.map(modelArtifacts));
     const ranks: Rank[] = [];
     for (let r = 1; r < o.workers; r++) {
-      const init: WorkerInit = { rank: r, backend: o.backend, model: artifacts, trainIndex, statIndex, names, recipe: o.task.recipe, weights: sharedWeights, slots: sharedSlots, slotLen };
+      const init: WorkerInit = {
+        rank: r,
+        backend: o.backend,
+        models,
+        phases,
+        published: published.map(refOf),
+        stats: statRefs,
+        recipe: plan.recipe,
+        weights: sharedWeights,
+        slots: sharedSlots,
+        slotLen,
+        statOffset,
+      };
       ranks.push(new Rank(r, new Worker(new URL('./worker.js', import.meta.url), { workerData: init })));
     }
     const slots = Array.from({ length: o.workers }, (_, r) => new Float32Array(sharedSlots, r * slotLen * 4, slotLen));
-    const group = new DataParallel(o.task, ranks, stats, gradLen, new Float32Array(sharedWeights), slots);
+    const group = new DataParallel(plan, ranks, published, stats, statOffset, new Float32Array(sharedWeights), slots);
     try {
       await Promise.all(ranks.map((r) => r.next()));
     } catch (e) {
       await group.close();
       throw e;
     }
-    group.publish();
     return group;
   }
 
   /** Writes rank 0's current weights and statistics where the workers read them. */
   private publish(): void {
     let off = 0;
-    for (const v of [...this.task.vars, ...this.stats]) {
-      this.published.set(v.dataSync() as Float32Array, off);
+    for (const v of [...this.published, ...this.stats]) {
+      this.shared.set(v.dataSync() as Float32Array, off);
       off += v.size;
     }
   }
 
-  /** One synchronous step on the global batch `b`: every rank's shard gradient, combined, applied once by `opt`. */
-  async step(b: B, opt: tf.Optimizer, step: number): Promise<StepResult> {
-    const shards = this.task.split(b, this.workers);
+  /** One synchronous step of `phase` on the global batch `b`: every rank's shard gradient, combined, applied once by `opt`. */
+  async step(b: B, opt: tf.Optimizer, step: number, phase = 0): Promise<StepResult> {
+    const { grads, vars } = this.plan.phases[phase]!;
+    this.publish();
+    const shards = this.plan.split(b, this.workers);
     const answers = this.ranks.map((r, i) => {
       const shard = shards[i + 1]!;
       if (shard.n === 0) return Promise.resolve(undefined);
       const answer = r.next();
-      r.worker.postMessage({ type: 'step', step, batch: shard }, this.task.buffers(shard));
+      r.worker.postMessage({ type: 'step', step, phase, batch: shard }, this.plan.buffers(shard));
       return answer;
     });
     // Rank 0's shard is never empty (it takes the first rows).
     setNoiseStep(step, 0);
-    let own: Awaited<ReturnType<ParallelTask<B>['grads']>>;
+    let own: Awaited<ReturnType<typeof grads>>;
     try {
-      own = await this.task.grads(shards[0]!);
+      own = await grads(shards[0]!);
     } catch (e) {
       await Promise.allSettled(answers);
       throw e;
@@ -145,47 +187,49 @@ export class DataParallel<B extends { n: number }> {
       off += g.size;
     }
     tf.dispose(own.grads);
+    off = this.statOffset;
     for (const s of this.stats) {
       slot0.set(s.dataSync() as Float32Array, off);
       off += s.size;
     }
-    const theirs = (await Promise.all(answers)) as (Extract<FromWorker, { type: 'done' }> | undefined)[];
+    const theirs = (await Promise.all(answers)) as (Done | undefined)[];
     const results = [{ loss: own.loss, terms: Array.from(own.terms), counts: Array.from(own.counts ?? []) }, ...theirs];
-    return this.combine(results, shards.map((s) => s.n), b.n, opt);
+    return this.combine(vars, results, shards.map((s) => s.n), b.n, opt);
   }
 
-  private combine(results: ({ loss: number; terms: number[]; counts: number[] } | undefined)[], sizes: number[], n: number, opt: tf.Optimizer): StepResult {
-    const len = this.slots[0]!.length;
-    const sum = new Float32Array(len);
+  private combine(vars: tf.Variable[], results: (Omit<Done, 'type'> | undefined)[], sizes: number[], n: number, opt: tf.Optimizer): StepResult {
+    const sum = this.sum;
+    sum.fill(0);
     const active = sizes.flatMap((size, r) => (size > 0 ? [r] : []));
+    const gradLen = vars.reduce((a, v) => a + v.size, 0);
     // Gradients: Σ_r (n_r / n) g_r, in rank order.
     for (const r of active) {
       const w = sizes[r]! / n;
       const s = this.slots[r]!;
-      for (let i = 0; i < this.gradLen; i++) sum[i]! += w * s[i]!;
+      for (let i = 0; i < gradLen; i++) sum[i]! += w * s[i]!;
     }
     // Statistics: rank 0's plus the weighted differences of the others, so a statistic no rank
-    // changed (a frozen layer's) stays bit-identical instead of drifting by rounding.
+    // changed (a frozen layer's, the critic's during a generator-only forward) stays bit-identical.
     const s0 = this.slots[0]!;
-    for (let i = this.gradLen; i < len; i++) {
+    for (let i = this.statOffset; i < sum.length; i++) {
       let v = s0[i]!;
       for (const r of active) if (r > 0) v += (sizes[r]! / n) * (this.slots[r]![i]! - s0[i]!);
       sum[i] = v;
     }
     tf.tidy(() => {
       let off = 0;
-      const grads = this.task.vars.map((v) => {
-        const g = { name: v.name, tensor: tf.tensor(sum.subarray(off, off + v.size), v.shape, 'float32') };
+      const grads = vars.map((v) => {
+        const g = { name: v.name, tensor: tf.tensor(sum.slice(off, off + v.size), v.shape, 'float32') };
         off += v.size;
         return g;
       });
       opt.applyGradients(grads);
+      off = this.statOffset;
       for (const s of this.stats) {
-        s.assign(tf.tensor(sum.subarray(off, off + s.size), s.shape, 'float32'));
+        s.assign(tf.tensor(sum.slice(off, off + s.size), s.shape, 'float32'));
         off += s.size;
       }
     });
-    this.publish();
     let loss = 0;
     const terms = new Float64Array(results[0]!.terms.length);
     const counts = new Float64Array(results[0]!.counts.length);

@@ -5,21 +5,29 @@ export interface WorkerInit {
   rank: number;
   /** The main thread's backend (`wasm`, `cpu`): each worker starts its own, single-threaded. */
   backend: string;
-  model: ModelArtifacts;
-  /** Indices into model.weights of the trained variables, then of the moving statistics. */
-  trainIndex: number[];
-  statIndex: number[];
-  /** Their original names, checked against the replica's so an order mismatch fails loudly. */
-  names: string[];
+  models: ModelArtifacts[];
+  /** [model, index into its weights] of each phase's trained variables. */
+  phases: WeightRef[][];
+  /** Every variable rank 0 publishes (the phases' variables, each once), then the moving statistics. */
+  published: WeightRef[];
+  stats: WeightRef[];
   recipe: TaskRecipe;
-  /** Current weights (trained variables, then statistics), written by rank 0 after every update. */
+  /** Current weights (`published`, then `stats`), written by rank 0 before every step. */
   weights: SharedArrayBuffer;
-  /** One slot per rank: its gradients, then its statistics after its forward pass. */
+  /** One slot per rank: its gradients from offset 0, its statistics from `statOffset`. */
   slots: SharedArrayBuffer;
   slotLen: number;
+  statOffset: number;
 }
 
-export type ToWorker = { type: 'step'; step: number; batch: unknown };
+/** A model weight: which model, which weight, and its original name (checked against the replica's). */
+export interface WeightRef {
+  model: number;
+  index: number;
+  name: string;
+}
+
+export type ToWorker = { type: 'step'; step: number; phase: number; batch: unknown };
 
 export type FromWorker =
   | { type: 'ready' }

@@ -18,7 +18,8 @@ export type ShardGrads<B> = (b: B) => Promise<ShardResult>;
 
 /**
  * How a worker builds the task's ShardGrads: `module` (a file URL) exports `name`, called as
- * `factory(config, model, vars)`. `config` is plain data (it is structured-cloned to the worker).
+ * `factory(config, models, phases)` with the replicas of the task's models and, per phase, its
+ * trained variables; it returns one ShardGrads per phase. `config` is plain data (structured-cloned).
  */
 export interface TaskRecipe {
   module: string;
@@ -26,17 +27,35 @@ export interface TaskRecipe {
   config: unknown;
 }
 
-export type ReplicaFactory<B> = (config: never, model: tf.LayersModel, vars: tf.Variable[]) => Promise<ShardGrads<B>>;
+export type ReplicaFactory<B> = (config: never, models: tf.LayersModel[], phases: tf.Variable[][]) => Promise<ShardGrads<B>[]>;
 
-/** What a task offers for data-parallel training. */
-export interface ParallelTask<B> {
-  /** The trained variables of `model`, in the order of ShardResult.grads. */
+/** How a batch is cut into shards and which of its buffers can be transferred to a worker. */
+export interface Sharding<B> {
+  split(b: B, parts: number): B[];
+  buffers(b: B): ArrayBuffer[];
+}
+
+/** What a single-model task (the epoch loop's) offers for data-parallel training. */
+export interface ParallelTask<B> extends Sharding<B> {
+  /** The trained variables of the loop's model, in the order of ShardResult.grads. */
   vars: tf.Variable[];
   grads: ShardGrads<B>;
-  split(b: B, parts: number): B[];
-  /** Transferable buffers of a shard. */
-  buffers(b: B): ArrayBuffer[];
   recipe: TaskRecipe;
+}
+
+/**
+ * The general form: several models (a GAN's generator and critic) and several phases, each its own
+ * gradient over its own variables (the critic step, the generator step), applied by its own optimizer.
+ */
+export interface ParallelPlan<B> extends Sharding<B> {
+  models: tf.LayersModel[];
+  phases: { vars: tf.Variable[]; grads: ShardGrads<B> }[];
+  recipe: TaskRecipe;
+}
+
+/** The epoch loop's single-model task as a one-phase plan. */
+export function singlePhase<B>(model: tf.LayersModel, t: ParallelTask<B>): ParallelPlan<B> {
+  return { models: [model], phases: [{ vars: t.vars, grads: t.grads }], recipe: t.recipe, split: t.split, buffers: t.buffers };
 }
 
 /** A model as TF.js saves it: topology, weight specs, one weight buffer (structured-cloneable). */

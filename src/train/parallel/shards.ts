@@ -42,3 +42,22 @@ export function splitBatch(b: Batch, parts: number): Batch[] {
 export function batchBuffers(b: Batch): ArrayBuffer[] {
   return [b.x, b.y, ...b.extra, b.rows].filter((a): a is Rows => a !== null).map((a) => a.buffer as ArrayBuffer);
 }
+
+/** A batch that is only rows: every field a typed array with the same number of rows (`n`). */
+export type RowBatch = { n: number } & { [field: string]: number | Float32Array | Int32Array | Uint8Array };
+
+/** A RowBatch cut into shards (copies). */
+export function splitRows<B extends RowBatch>(b: B, parts: number): B[] {
+  let from = 0;
+  return shardSizes(b.n, parts).map((size) => {
+    const to = from + size;
+    const shard: Record<string, unknown> = { n: size };
+    for (const [k, v] of Object.entries(b)) if (k !== 'n') shard[k] = rowSlice(v as Rows, b.n, from, to);
+    from = to;
+    return shard as B;
+  });
+}
+
+export function rowBuffers(b: RowBatch): ArrayBuffer[] {
+  return Object.entries(b).flatMap(([k, v]) => (k === 'n' ? [] : [(v as Rows).buffer as ArrayBuffer]));
+}

@@ -1,13 +1,14 @@
-// A data-parallel training worker (rank ≥ 1): its own single-threaded backend and a replica of the
-// model; each step it loads the current weights rank 0 published, computes the loss gradient on its
-// shard and writes it, with its batch-norm statistics, into its slot of the shared buffer.
-// It never updates weights itself: rank 0 applies the combined update once and publishes it, so no
-// optimizer state lives here and resuming needs nothing but the weights.
+// A data-parallel training worker (rank ≥ 1): its own single-threaded backend and replicas of the
+// task's models; each step it loads the weights rank 0 published, computes the loss gradient of the
+// step's phase on its shard and writes it, with its batch-norm statistics, into its slot of the
+// shared buffer. It never updates weights itself: rank 0 applies the combined update once and
+// publishes the result before the next step, so no optimizer state lives here and resuming needs
+// nothing but the weights.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/index.js';
 import { setNoiseStep } from '../../models/layers.js';
-import { type FromWorker, injectedFailure, type ToWorker, type WorkerInit } from './protocol.js';
+import { FAIL_ENV, type FromWorker, injectedFailure, type ToWorker, type WeightRef, type WorkerInit } from './protocol.js';
 import { modelFromArtifacts, type ReplicaFactory, type ShardGrads, variableOf } from './replica.js';
 
 const init = workerData as WorkerInit;
@@ -18,20 +19,27 @@ const fail = (e: unknown) => {
   send({ type: 'error', message: err.message, stack: err.stack });
 };
 
-async function start(): Promise<{ grads: ShardGrads<unknown>; vars: tf.Variable[]; stats: tf.Variable[] }> {
+interface Replica {
+  phases: ShardGrads<unknown>[];
+  published: tf.Variable[];
+  stats: tf.Variable[];
+}
+
+async function start(): Promise<Replica> {
   await initBackend(init.backend as 'wasm', () => {});
-  // The task's module first: it registers the custom layers its model is made of.
+  // The task's module first: it registers the custom layers its models are made of.
   const mod = (await import(init.recipe.module)) as Record<string, ReplicaFactory<unknown>>;
-  const model = await modelFromArtifacts(init.model);
-  const weights = model.weights;
-  const picked = [...init.trainIndex, ...init.statIndex].map((i) => weights[i]!);
-  const names = picked.map((w) => w?.originalName);
-  if (names.some((n, i) => n !== init.names[i])) throw new Error(`replica weights do not line up with the main model's (${names.join(', ')} vs ${init.names.join(', ')})`);
-  const vars = init.trainIndex.map((i) => variableOf(weights[i]!));
-  const stats = init.statIndex.map((i) => variableOf(weights[i]!));
   const factory = mod[init.recipe.name];
   if (typeof factory !== 'function') throw new Error(`${init.recipe.module} exports no function ${init.recipe.name}`);
-  return { grads: await factory(init.recipe.config as never, model, vars), vars, stats };
+  const models = await Promise.all(init.models.map(modelFromArtifacts));
+  const pick = (r: WeightRef) => {
+    const w = models[r.model]!.weights[r.index];
+    if (w?.originalName !== r.name) throw new Error(`replica weight ${r.model}:${r.index} is ${w?.originalName}, the main model's is ${r.name}`);
+    return variableOf(w);
+  };
+  const phases = init.phases.map((refs) => refs.map(pick));
+  const grads = await factory(init.recipe.config as never, models, phases);
+  return { phases: grads, published: init.published.map(pick), stats: init.stats.map(pick) };
 }
 
 const ready = start();
@@ -44,26 +52,27 @@ const published = new Float32Array(init.weights);
 const slot = new Float32Array(init.slots, init.rank * init.slotLen * 4, init.slotLen);
 
 async function step(m: ToWorker): Promise<void> {
-  const { grads, vars, stats } = await ready;
+  const replica = await ready;
   let off = 0;
   tf.tidy(() => {
-    for (const v of [...vars, ...stats]) {
+    for (const v of [...replica.published, ...replica.stats]) {
       v.assign(tf.tensor(published.slice(off, off + v.size), v.shape, 'float32'));
       off += v.size;
     }
   });
   const failure = injectedFailure(init.rank, m.step);
   if (failure === 'exit') process.exit(3);
-  if (failure) throw new Error(`injected failure of worker ${init.rank} at step ${m.step} (${'ABLATE_TEST_WORKER_FAIL'})`);
+  if (failure) throw new Error(`injected failure of worker ${init.rank} at step ${m.step} (${FAIL_ENV})`);
   setNoiseStep(m.step, init.rank);
-  const r = await grads(m.batch);
+  const r = await replica.phases[m.phase]!(m.batch);
   off = 0;
   for (const g of r.grads) {
     slot.set(g.dataSync() as Float32Array, off);
     off += g.size;
   }
   tf.dispose(r.grads);
-  for (const s of stats) {
+  off = init.statOffset;
+  for (const s of replica.stats) {
     slot.set(s.dataSync() as Float32Array, off);
     off += s.size;
   }
