@@ -93,8 +93,9 @@ export interface GanBatch {
   z: Float32Array;
 }
 
-const host = (t: tf.Tensor): Float32Array => {
-  const a = t.dataSync() as Float32Array;
+/** A tensor's values on the host (read asynchronously: webgpu has no synchronous readback in Node). */
+const host = async (t: tf.Tensor): Promise<Float32Array> => {
+  const a = (await t.data()) as Float32Array;
   t.dispose();
   return a;
 };
@@ -246,8 +247,8 @@ export class GanTrainer {
     const nFake = wgan ? b : Math.max(1, b - nReal);
     // Drawn here, on rank 0, in the order one worker always drew them: the same images and noise
     // whatever the worker count.
-    const x = host(real.next(nReal));
-    const z = host(this.noise(nFake));
+    const x = await host(real.next(nReal));
+    const z = await host(this.noise(nFake));
     const r = await this.run(0, { n: nReal + nFake, nReal, real: x, z });
     return wgan ? { loss: r.loss, wasserstein: r.terms[0]! } : { loss: r.loss };
   }
@@ -255,7 +256,7 @@ export class GanTrainer {
   /** One generator update through a frozen discriminator (only generator variables are in the list). */
   async generatorStep(): Promise<number> {
     const b = this.cfg.batchSize;
-    return (await this.run(1, { n: b, nReal: 0, real: new Float32Array(0), z: host(this.noise(b)) })).loss;
+    return (await this.run(1, { n: b, nReal: 0, real: new Float32Array(0), z: await host(this.noise(b)) })).loss;
   }
 
   /** Generator step `g` (0-based) preceded by the scheduled number of critic updates. */
