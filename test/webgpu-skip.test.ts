@@ -18,8 +18,8 @@ interface Selected {
   forced: string;
 }
 
-function select(env: NodeJS.ProcessEnv): Selected {
-  const r = spawnSync(process.execPath, [child], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+function select(env: NodeJS.ProcessEnv, forced = 'webgpu'): Selected {
+  const r = spawnSync(process.execPath, [child, forced], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
   assert.equal(r.status, 0, `child exited ${r.status ?? r.signal}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Selected;
 }
@@ -54,4 +54,12 @@ test('no Vulkan driver: auto skips webgpu with "no adapter"; forcing it says wha
   const reason = /no WebGPU adapter found \(Dawn over Vulkan: is a Vulkan driver installed\? `vulkaninfo --summary`|no Vulkan loader \(libvulkan\.so\.1\)/;
   assert.match(webgpuSkip(s) ?? '', reason);
   assertForcedSaysWhatToInstall(s, reason);
+});
+
+test('tfjs-node-gpu that starts without a GPU: auto goes on to webgpu and the rest; forced, it says it runs on the CPU', () => {
+  const s = select({ NODE_OPTIONS: `--import=${hide}`, ABLATE_TEST_NODE_GPU: 'nogpu' }, 'node-gpu');
+  assert.notEqual(s.name, 'node-gpu');
+  assert.match(s.skipped.find((k) => k.name === 'node-gpu')?.reason ?? '', /^started, but TensorFlow sees no GPU/);
+  assert.ok(webgpuSkip(s) !== undefined || s.name === 'webgpu', 'webgpu was tried after node-gpu');
+  assert.equal(s.forced, 'started: @tensorflow/tfjs-node-gpu, no GPU visible: running on the CPU');
 });
