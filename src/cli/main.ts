@@ -13,6 +13,7 @@ const VERBS: Record<string, Verb> = {
   validate: { summary: 'check a spec (and its bases and overrides); print every problem with file:line:col', module: './validate.js' },
   run: { summary: 'run an experiment: compile to cached stages, train, log to the tracking store', module: './run.js' },
   sweep: { summary: 'launch an ablation sweep (grid, random, variants, seeds), resumable', module: './sweep.js' },
+  worker: { summary: 'run the trials of queued sweeps (sweep --queue URL) on this machine', module: './worker.js' },
   compare: { summary: 'compare the runs of a sweep: table, plots, report.html', module: './compare.js' },
   preview: { summary: 'write PNGs of preprocessed images and a border/center/squish contact sheet', module: './preview.js' },
   predict: { summary: "apply a trained run (or a sweep's best) to image files and folders: classes, probabilities, CSV", module: './predict.js' },

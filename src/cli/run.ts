@@ -63,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     controller.abort();
     setTimeout(() => process.exit(130), 15_000).unref();
   };
+  watchParent(onSignal);
   console.error(summarize(spec));
   const { executePipeline } = await import('../pipeline/execute.js');
   const result = await executePipeline(loaded, {
@@ -81,4 +82,24 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`run ${result.runId ?? ''} ${result.status.toLowerCase()}${result.error && result.status === 'FAILED' ? `: ${result.error.message}` : ''}`);
   if (result.error && result.status === 'FAILED' && process.env.ABLATE_DEBUG) console.error(result.error.stack);
   return EXIT.failed;
+}
+
+/**
+ * A trial launched by `ablate worker` (ABLATE_PARENT_PID) stops as on SIGTERM when that worker
+ * dies (kill -9, out of memory): it checkpoints and ends its run instead of training on, unseen,
+ * beside the worker that takes the trial over. Node has no parent-death signal; a poll does.
+ */
+function watchParent(onSignal: (sig: NodeJS.Signals) => void): void {
+  const pid = Number(process.env.ABLATE_PARENT_PID);
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const t = setInterval(() => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      clearInterval(t);
+      process.stderr.write(`\nablate run: its worker (pid ${pid}) is gone; stopping\n`);
+      onSignal('SIGTERM');
+    }
+  }, 1000);
+  t.unref();
 }

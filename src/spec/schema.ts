@@ -77,6 +77,17 @@ export const distributionSchema = z.union([
   z.strictObject({ int: z.tuple([z.number().int(), z.number().int()]).describe('[low, high], integers, both included.') }),
 ]);
 
+// A discriminated union so that a third kind (Kubernetes Indexed Jobs) is one more member.
+export const launcherSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('local').describe('Child processes on this machine, `jobs` at a time.') }),
+  z.strictObject({
+    kind: z.literal('queue').describe('Jobs on a BullMQ queue in Redis, run by `ablate worker` on any machine.'),
+    redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').describe('Redis URL, e.g. redis://host:6379/0.'),
+    queue: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('ablate').describe('Queue name (workers take jobs from the same name).'),
+    retries: z.number().int().min(0).default(1).describe('Times a failed trial is run again before it is recorded FAILED.'),
+  }),
+]);
+
 export const sweepSchema = z
   .strictObject({
     name: z.string().optional().describe('Sweep name (default: the file name).'),
@@ -97,6 +108,7 @@ export const sweepSchema = z
       .describe('Named variants: name → overrides; crossed with the grid.'),
     seeds: z.array(z.number().int().min(0)).optional().describe('Replicates: every trial runs once per seed (sets `seed`).'),
     jobs: z.number().int().positive().optional().describe('Trials run at once (default from cores and backend).'),
+    launcher: launcherSchema.optional().describe('Where the trials run: child processes here (`local`, the default) or jobs on a BullMQ queue in Redis taken by `ablate worker` on any machine (`queue`). `--queue URL` or ABLATE_QUEUE choose `queue` too.'),
     metric: z.string().default('val_accuracy').describe('Main metric for progress lines and `ablate compare`.'),
     goal: z.enum(['max', 'min']).default('max').describe('Whether a larger or smaller metric is better.'),
     baseline: z
@@ -110,4 +122,5 @@ export const sweepSchema = z
 
 export type SweepInput = z.input<typeof sweepSchema>;
 export type SweepSpec = z.output<typeof sweepSchema>;
+export type LauncherSpec = z.output<typeof launcherSchema>;
 export type Scalar = z.infer<typeof scalar>;

@@ -1,6 +1,6 @@
 // Running a built sweep: decide per trial (skip / run / resume / rerun) from the store, open the
-// parent run, launch the trials through the process pool, keep the progress board current, record
-// what children could not, and return every trial's result as a value.
+// parent run, hand the trials to a launcher (child processes here, or a queue for workers), keep the
+// progress board current, record what children could not, and return every trial's result as a value.
 import { CORES_ENV, coresForRun, coresPerJob } from '../train/parallel/cores.js';
 import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
@@ -14,7 +14,8 @@ import { TAG } from '../track/tags.js';
 import type { RunRecord } from '../track/types.js';
 import type { BuiltSweep, BuiltTrial } from './build.js';
 import { valueLabel } from './expand.js';
-import { type EndStatus, ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
+import { type LaunchContext, type Launcher, LocalLauncher } from './launcher.js';
+import type { EndStatus, ProcessPool, TrialCommand, TrialOutcome } from './pool.js';
 import { ProgressBoard, type TrialView } from './progress.js';
 import { SWEEP_TAG, SweepError, SweepRecords, storeRoot, sweepRemote } from './records.js';
 import { decide, type PriorRun, type TrialAction } from './resume.js';
@@ -47,18 +48,13 @@ export interface SweepResult {
   status: EndStatus;
   seconds: number;
   jobs: number;
+  launcher: string;
+  /** The trials were handed to the launcher and not followed (`--detach`). */
+  detached?: boolean;
   trials: TrialResult[];
 }
 
-export interface LaunchContext {
-  sweep: BuiltSweep;
-  parentRunId: string;
-  tags: Record<string, string>;
-  runName: string;
-  logFile: string;
-  /** The cores each trial may use (its data-parallel workers): the machine's share per concurrent trial. */
-  cores: number;
-}
+export type { LaunchContext } from './launcher.js';
 
 export interface SweepRunOptions {
   jobs?: number;
@@ -70,8 +66,12 @@ export interface SweepRunOptions {
   graceMs?: number;
   /** Install SIGINT/SIGTERM handlers that stop the sweep cleanly (default true). */
   handleSignals?: boolean;
-  /** Called once the pool runs, so tests can stop it as Ctrl-C would. */
+  /** Called once the pool runs, so tests can stop it as Ctrl-C would (local launcher only). */
   onPool?: (pool: ProcessPool) => void;
+  /** Where the trials run; by default child processes here (`local`). */
+  launcher?: Launcher;
+  /** Hand the trials to the launcher and return without following them (queue launcher). */
+  detach?: boolean;
 }
 
 const BIN = fileURLToPath(new URL('../../../bin/ablate.js', import.meta.url));
@@ -185,7 +185,8 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     // Trials still running from an earlier sweep process (killed -9, children orphaned) are
     // waited for rather than launched twice.
     let prior = priorRuns(records, sweep.id, sweep.sweep.metric);
-    if (prior.some((p) => p.live)) {
+    const waitsForOrphans = opts.launcher?.waitsForOrphans ?? true;
+    if (waitsForOrphans && prior.some((p) => p.live)) {
       out.write(`waiting for ${prior.filter((p) => p.live).length} trial(s) still running from an earlier sweep process…\n`);
       while (prior.some((p) => p.live)) {
         await sleep(1000);
@@ -208,7 +209,9 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     await records.upload(parent, log, 'sweep parent run');
 
     const results: TrialResult[] = sweep.trials.map((t) => {
-      const d = decide(t.hash, prior);
+      let d = decide(t.hash, prior);
+      // A trial still running on a worker is followed again: its job id finds the same job.
+      if (d.action === 'wait') d = { action: 'resume', ...(d.prior ? { prior: d.prior } : {}) };
       return {
         index: t.index,
         name: t.name,
@@ -228,30 +231,39 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
       ...(r.action === 'resume' || r.action === 'rerun' ? { note: r.action } : {}),
     }));
     const toRun = sweep.trials.filter((t) => results[t.index]!.action !== 'skip');
-    const jobs = opts.jobs ?? sweep.sweep.jobs ?? defaultJobs(first.train.backend, cpus().length, Math.max(1, toRun.length));
+    const launcher =
+      opts.launcher ??
+      new LocalLauncher(
+        { jobs: opts.jobs ?? sweep.sweep.jobs ?? defaultJobs(first.train.backend, cpus().length, Math.max(1, toRun.length)), failFast: opts.failFast ?? false, graceMs: opts.graceMs ?? 15_000 },
+        (it) => (opts.command ?? ablateRunCommand)(it.trial, it.ctx),
+      );
+    const jobs = launcher.slots;
     const skipped = results.length - toRun.length;
     out.write(
-      `sweep ${sweep.id}: ${results.length} trials${skipped ? ` (${skipped} finished earlier)` : ''}, ${jobs} at a time · store ${root} · parent run ${parentRunId}\n`,
+      `sweep ${sweep.id}: ${results.length} trials${skipped ? ` (${skipped} finished earlier)` : ''}, ${launcher.where} · store ${root} · parent run ${parentRunId}\n`,
     );
     const board = new ProgressBoard(views, { jobs, metric: sweep.sweep.metric, out, ...(opts.tty !== undefined ? { tty: opts.tty } : {}) });
 
     const startTimes = new Map<number, number>();
-    const pool = new ProcessPool({
-      jobs,
-      failFast: opts.failFast ?? false,
-      graceMs: opts.graceMs ?? 15_000,
-      onStart: (task) => {
-        const v = views[task.id]!;
+    const hooks = {
+      onStart: (id: number) => {
+        const v = views[id]!;
         v.state = 'running';
         v.startedAt = Date.now();
-        startTimes.set(task.id, Date.now());
+        v.note = undefined;
+        startTimes.set(id, Date.now());
         board.update(v);
       },
-      onEvent: (task, e) => onEvent(views[task.id]!, results[task.id]!, e, sweep.sweep.metric, () => board.update(views[task.id]!)),
-      onEnd: async (task, outcome) => {
-        const r = results[task.id]!;
-        const v = views[task.id]!;
-        const trial = sweep.trials[task.id]!;
+      onRequeue: (id: number, note: string) => {
+        const v = views[id]!;
+        Object.assign(v, { state: 'queued', note, stage: undefined, done: undefined, total: undefined, epoch: undefined });
+        board.update(v);
+      },
+      onEvent: (id: number, e: RunEvent) => onEvent(views[id]!, results[id]!, e, sweep.sweep.metric, () => board.update(views[id]!)),
+      onEnd: async (id: number, outcome: TrialOutcome) => {
+        const r = results[id]!;
+        const v = views[id]!;
+        const trial = sweep.trials[id]!;
         let runId = outcome.runId;
         if (!outcome.reported) {
           runId = records.recordUnreported({
@@ -263,7 +275,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
             trialName: trial.name,
             trialIndex: trial.index,
             tags: { ...trialTags(sweep, trial), [TAG.specHash]: trial.hash },
-            startTime: startTimes.get(task.id) ?? Date.now(),
+            startTime: startTimes.get(id) ?? Date.now(),
           });
           const folder = records.runFolder(runId);
           if (folder) await records.upload(folder, log);
@@ -280,17 +292,13 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
         if (outcome.error) v.error = outcome.error;
         board.update(v);
       },
-    });
-    opts.onPool?.(pool);
+    };
+    if (launcher instanceof LocalLauncher) opts.onPool?.(launcher.pool);
 
     const handleSignals = opts.handleSignals ?? true;
     const onSignal = (sig: NodeJS.Signals) => {
-      out.write(
-        pool.isStopping
-          ? `\n${sig} again: killing the running trials now\n`
-          : `\n${sig}: stopping; running trials end their runs as KILLED (again to kill now). Rerun the same command to continue.\n`,
-      );
-      pool.stop();
+      out.write(launcher.stopMessage(sig));
+      launcher.stop();
     };
     if (handleSignals) {
       process.on('SIGINT', onSignal);
@@ -298,18 +306,21 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     }
     board.start();
     try {
-      await pool.run(
+      await launcher.run(
         toRun.map((t) => ({
-          id: t.index,
-          command: (opts.command ?? ablateRunCommand)(t, {
+          trial: t,
+          ctx: {
             sweep,
             parentRunId,
             tags: { ...trialTags(sweep, t), [TAG.parentRunId]: parentRunId },
             runName: `${sweep.name} ${t.name}`,
-            logFile: join(sweepDir, 'logs', `${String(t.index).padStart(3, '0')}.log`),
+            logFile: trialLogFile(sweepDir, t.index),
+            storeRoot: root,
             cores: coresPerJob(coresForRun(), jobs),
-          }),
+          },
         })),
+        hooks,
+        opts.detach,
       );
     } finally {
       board.stop();
@@ -318,12 +329,16 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
         process.off('SIGTERM', onSignal);
       }
     }
+    if (opts.detach) {
+      // The parent stays RUNNING: a later `ablate sweep` of the same sweep follows and closes it.
+      return { id: sweep.id, parentRunId, experimentId: records.experimentId, storeRoot: root, status: 'FINISHED', seconds: (Date.now() - started) / 1000, jobs, launcher: launcher.kind, detached: true, trials: results };
+    }
     for (const r of results) if (r.status === undefined && r.action !== 'skip') r.logFile = undefined;
     for (const t of toRun) {
       const r = results[t.index]!;
-      if (r.status !== undefined) r.logFile = join(sweepDir, 'logs', `${String(t.index).padStart(3, '0')}.log`);
+      if (r.status !== undefined) r.logFile = trialLogFile(sweepDir, t.index);
     }
-    const status: EndStatus = pool.isStopping || results.some((r) => r.status === 'KILLED' || r.status === undefined)
+    const status: EndStatus = launcher.isStopping || results.some((r) => r.status === 'KILLED' || r.status === undefined)
       ? 'KILLED'
       : results.some((r) => r.status === 'FAILED')
         ? 'FAILED'
@@ -333,10 +348,15 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     records.endParent(parent, status, { trials_finished: count('FINISHED'), trials_failed: count('FAILED'), trials_killed: count('KILLED'), wall_seconds: seconds });
     records.writeArtifact(parent, 'results.json', `${JSON.stringify(results, null, 1)}\n`);
     await records.upload(parent, log, 'sweep parent run');
-    return { id: sweep.id, parentRunId, experimentId: records.experimentId, storeRoot: root, status, seconds, jobs, trials: results };
+    return { id: sweep.id, parentRunId, experimentId: records.experimentId, storeRoot: root, status, seconds, jobs, launcher: launcher.kind, trials: results };
   } finally {
     release();
   }
+}
+
+/** A trial's log (its child's stdout and stderr), beside the store so every worker can append. */
+export function trialLogFile(sweepDir: string, index: number): string {
+  return join(sweepDir, 'logs', `${String(index).padStart(3, '0')}.log`);
 }
 
 function settle(o: TrialOutcome): Partial<TrialResult> {

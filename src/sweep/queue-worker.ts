@@ -1,0 +1,201 @@
+// `ablate worker`'s engine: take trial jobs from the queue and run each as a child `ablate run`
+// (a separate process, so a blocked event loop in training never stops this process renewing the
+// job's lease). BullMQ renews the lease while the processor runs, i.e. while the child lives; a
+// worker that dies stops renewing, and another worker's stalled-job check hands the job on. A
+// trial delivered twice is harmless: the store is asked first (finished → nothing runs; running in
+// a live process → wait for it), and the stage cache makes a rerun compute nothing twice.
+import { accessSync, constants, mkdirSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { RunEvent } from '../pipeline/events.js';
+import { TAG } from '../track/tags.js';
+import { ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
+import { CANCEL_KEY, CANCELLED, DEFAULT_QUEUE, redisConnection, shownUrl, type TrialJobData, type TrialProgress, type TrialReturn } from './queue.js';
+import { SWEEP_TAG, SweepRecords, sweepRemote } from './records.js';
+import { decide } from './resume.js';
+import { toPrior } from './run.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/ablate.js', import.meta.url));
+/** Events kept in the job's progress: enough for the controller to replay between two reads. */
+const EVENTS_KEPT = 40;
+
+export interface QueueWorkerOptions {
+  url: string;
+  queue?: string;
+  concurrency?: number;
+  /** Lease of a job (ms): renewed every half of it; a dead worker's jobs move on after about twice it. */
+  leaseMs?: number;
+  /** How long a child has to checkpoint and end its run after SIGINT before it is killed. */
+  graceMs?: number;
+  out: { write(s: string): boolean };
+}
+
+export function trialCommand(d: TrialJobData): TrialCommand {
+  const tagArgs = Object.entries(d.tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]);
+  return {
+    command: process.execPath,
+    args: [BIN, 'run', d.file, ...d.overrides, '--sweep-id', d.sweepId, '--parent-run', d.parentRunId, '--run-name', d.runName, ...tagArgs, '--events'],
+    cwd: d.cwd,
+    // The child ends its run (checkpointing) when this worker dies: otherwise a kill -9'd worker
+    // would leave it training on beside the worker that takes the job over.
+    env: { ...process.env, ABLATE_PARENT_PID: String(process.pid) },
+    logFile: d.logFile,
+  };
+}
+
+/** What a job needs on this machine that is not here, or undefined. */
+export function jobPathProblem(d: TrialJobData): string | undefined {
+  if (!existsSync(d.cwd)) return `the sweep's folder ${d.cwd} does not exist on ${hostname()} (workers need the same paths as the controller)`;
+  if (!existsSync(d.file)) return `the spec ${d.file} does not exist on ${hostname()}`;
+  for (const [what, dir] of [['tracking store', d.store.root], ['cache folder', d.cacheDir]] as const) {
+    const p = writableDir(dir, d.cwd);
+    if (p) return `${what} ${dir}: ${p} on ${hostname()}`;
+  }
+  return undefined;
+}
+
+/** Whether a folder can be created and written (relative paths from `cwd`), as a message when not. */
+export function writableDir(dir: string, cwd = process.cwd()): string | undefined {
+  const abs = dir.startsWith('/') ? dir : `${cwd}/${dir}`;
+  try {
+    mkdirSync(abs, { recursive: true });
+    accessSync(abs, constants.W_OK);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+}
+
+export class QueueWorker {
+  private readonly worker: Worker<TrialJobData, TrialReturn>;
+  private readonly pools = new Set<ProcessPool>();
+  private handingBack = false;
+  private readonly conn;
+  readonly id = `${hostname()}:${process.pid}`;
+
+  constructor(private readonly opts: QueueWorkerOptions) {
+    const log = (m: string) => opts.out.write(`ablate worker: ${m}\n`);
+    this.conn = redisConnection(opts.url, log);
+    const lease = opts.leaseMs ?? 30_000;
+    this.worker = new Worker<TrialJobData, TrialReturn>(opts.queue ?? DEFAULT_QUEUE, (job, token) => this.process(job, token), {
+      connection: this.conn,
+      concurrency: opts.concurrency ?? 1,
+      lockDuration: lease,
+      stalledInterval: lease,
+      // A trial whose worker died more often than this is failed rather than handed on forever.
+      maxStalledCount: 3,
+      name: this.id,
+    });
+    this.worker.on('error', () => {}); // connection errors are said once by the connection
+    this.worker.on('failed', (job, err) => {
+      if (job && err.message !== WaitingError.name) log(`trial ${job.data.name} of ${job.data.sweepId} failed (attempt ${job.attemptsMade}): ${err.message.split('\n')[0]}`);
+    });
+    log(`taking trials from queue ${opts.queue ?? DEFAULT_QUEUE} at ${shownUrl(opts.url)}, ${opts.concurrency ?? 1} at a time`);
+  }
+
+  /** SIGTERM: children checkpoint and end their runs, their jobs go back to the queue, then close. */
+  async handBack(): Promise<void> {
+    if (this.handingBack) {
+      for (const p of this.pools) p.stop(); // second signal: kill the children now
+      return;
+    }
+    this.handingBack = true;
+    const closing = this.worker.close();
+    for (const p of this.pools) p.stop();
+    await closing;
+    this.conn.disconnect();
+  }
+
+  private async process(job: Job<TrialJobData, TrialReturn>, token?: string): Promise<TrialReturn> {
+    const d = job.data;
+    const log = (m: string) => this.opts.out.write(`ablate worker: ${m}\n`);
+    if (await this.conn.get(CANCEL_KEY(d.sweepId))) throw new UnrecoverableError(CANCELLED);
+    const problem = jobPathProblem(d);
+    if (problem) throw new Error(problem);
+    const records = new SweepRecords(d.store.root, d.store.experiment, sweepRemote(d.store.uri));
+    const prior = () => toPrior(records.trialRuns(d.sweepId).filter((r) => r.tags[SWEEP_TAG.role] !== 'parent'), d.metric, (r) => records.isLive(r));
+    // A second delivery of a trial (a lease lost while its child ran on) waits for that child and
+    // takes its result instead of running the trial a second time.
+    let decision = decide(d.hash, prior());
+    while (decision.action === 'wait') {
+      await sleep(1000);
+      decision = decide(d.hash, prior());
+    }
+    if (decision.action === 'skip') {
+      const now = Date.now();
+      return { status: 'FINISHED', ...(decision.prior ? { runId: decision.prior.runId } : {}), seconds: 0, childStart: now, childEnd: now, already: true };
+    }
+
+    const attempt = `${this.id}:${Date.now()}`;
+    const progress: TrialProgress = { attempt, worker: this.id, startedAt: Date.now(), seq: 0, events: [] };
+    let dirty = false;
+    const flush = async () => {
+      if (!dirty) return;
+      dirty = false;
+      await job.updateProgress(progress as unknown as object).catch(() => {
+        dirty = true; // Redis away: the next flush sends it
+      });
+    };
+    const timer = setInterval(() => void flush(), 300);
+    let cancelled = false;
+    const pool = new ProcessPool({
+      jobs: 1,
+      graceMs: this.opts.graceMs ?? 15_000,
+      onEvent: (_t, e: RunEvent) => {
+        progress.seq += 1;
+        progress.events.push({ seq: progress.seq, e });
+        if (progress.events.length > EVENTS_KEPT) progress.events.splice(0, progress.events.length - EVENTS_KEPT);
+        dirty = true;
+      },
+    });
+    const cancelWatch = setInterval(() => {
+      void this.conn.get(CANCEL_KEY(d.sweepId)).then((v) => {
+        if (v && !cancelled) {
+          cancelled = true;
+          log(`trial ${d.name} of ${d.sweepId}: cancelled, stopping it`);
+          pool.stop();
+        }
+      }, () => {});
+    }, 1000);
+    this.pools.add(pool);
+    log(`trial ${d.name} of ${d.sweepId}: starting (attempt ${job.attemptsMade + 1})`);
+    const childStart = Date.now();
+    let outcome: TrialOutcome;
+    try {
+      outcome = (await pool.run([{ id: d.index, command: trialCommand(d) }])).get(d.index)!;
+    } finally {
+      this.pools.delete(pool);
+      clearInterval(cancelWatch);
+      clearInterval(timer);
+    }
+    const childEnd = Date.now();
+    if (!outcome.reported) {
+      const runId = records.recordUnreported({
+        ...(outcome.runId ? { runId: outcome.runId } : {}),
+        status: outcome.status,
+        error: outcome.error ?? outcome.status.toLowerCase(),
+        sweepId: d.sweepId,
+        parentRunId: d.parentRunId,
+        trialName: d.name,
+        trialIndex: d.index,
+        tags: { ...d.tags, [TAG.specHash]: d.hash },
+        startTime: childStart,
+      });
+      const folder = records.runFolder(runId);
+      if (folder) await records.upload(folder, log);
+    }
+    dirty = true;
+    await flush();
+    log(`trial ${d.name} of ${d.sweepId}: ${outcome.status.toLowerCase()} in ${outcome.seconds.toFixed(1)} s`);
+    if (outcome.status === 'FINISHED') return { status: 'FINISHED', ...(outcome.runId ? { runId: outcome.runId } : {}), seconds: outcome.seconds, childStart, childEnd };
+    if (cancelled) throw new UnrecoverableError(CANCELLED);
+    if (this.handingBack && token) {
+      // Stopped by SIGTERM, not failed: back to the queue without using up an attempt.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    throw new Error(outcome.error ?? `trial ${outcome.status.toLowerCase()}`);
+  }
+}
