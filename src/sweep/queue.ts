@@ -101,13 +101,16 @@ export function redisConnection(url: string, log: (m: string) => void): Redis {
 /** Whether Redis answers now (no waiting): for start-up checks. */
 export async function pingRedis(url: string, timeoutMs = 3000): Promise<string | undefined> {
   const r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  r.on('error', () => {});
+  let first: string | undefined;
+  r.on('error', (e: Error) => {
+    first ??= e.message;
+  });
   try {
     await r.connect();
     await r.ping();
     return undefined;
   } catch (e) {
-    return e instanceof Error ? e.message || e.name : String(e);
+    return first ?? (e instanceof Error ? e.message || e.name : String(e));
   } finally {
     r.disconnect();
   }
