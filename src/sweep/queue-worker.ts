@@ -30,6 +30,8 @@ export interface QueueWorkerOptions {
   /** How long a child has to checkpoint and end its run after SIGINT before it is killed. */
   graceMs?: number;
   out: { write(s: string): boolean };
+  /** How a job's trial is launched (default: a child `ablate run`); tests put a stand-in here. */
+  command?: (d: TrialJobData) => TrialCommand;
 }
 
 export function trialCommand(d: TrialJobData): TrialCommand {
@@ -38,9 +40,6 @@ export function trialCommand(d: TrialJobData): TrialCommand {
     command: process.execPath,
     args: [BIN, 'run', d.file, ...d.overrides, '--sweep-id', d.sweepId, '--parent-run', d.parentRunId, '--run-name', d.runName, ...tagArgs, '--events'],
     cwd: d.cwd,
-    // The child ends its run (checkpointing) when this worker dies: otherwise a kill -9'd worker
-    // would leave it training on beside the worker that takes the job over.
-    env: { ...process.env, ABLATE_PARENT_PID: String(process.pid) },
     logFile: d.logFile,
   };
 }
@@ -164,7 +163,11 @@ export class QueueWorker {
     const childStart = Date.now();
     let outcome: TrialOutcome;
     try {
-      outcome = (await pool.run([{ id: d.index, command: trialCommand(d) }])).get(d.index)!;
+      const cmd = (this.opts.command ?? trialCommand)(d);
+      // The child ends its run (checkpointing) when this worker dies: otherwise a kill -9'd worker
+      // would leave it training on beside the worker that takes the job over.
+      cmd.env = { ...(cmd.env ?? process.env), ABLATE_PARENT_PID: String(process.pid) };
+      outcome = (await pool.run([{ id: d.index, command: cmd }])).get(d.index)!;
     } finally {
       this.pools.delete(pool);
       clearInterval(cancelWatch);
