@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -119,7 +119,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
   });
 
   test('enqueued twice (two detached controllers) one job per trial; two workers give the same table as a local sweep', async () => {
-    const env = { FAKE_STEPS: '5', FAKE_STEP_MS: '20' };
+    const env = { FAKE_STEPS: '3', FAKE_STEP_MS: '20' };
     const args = ['seed=0,1', 'preprocess.crop=border,squish'];
     const local = tmpStore();
     const fakeCommand = (trial: BuiltTrial, ctx: LaunchContext) => ({
@@ -166,7 +166,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
   });
 
   test('kill -9 of a worker mid-trial: its trial goes to the other worker and resumes from its checkpoint; one FINISHED run per trial', async () => {
-    const env = { FAKE_STEPS: '25', FAKE_STEP_MS: '80', WORKER_LEASE_MS: '1500' };
+    const env = { FAKE_STEPS: '16', FAKE_STEP_MS: '80', WORKER_LEASE_MS: '1000' };
     const store = tmpStore();
     const q = queueName();
     const a = startWorker(redis.url, q, env);
@@ -186,6 +186,11 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
       assert.equal(killed.length, 1, runs.all.map((x) => `${x.info.runName} ${x.info.status}`).join('\n'));
       const retake = runs.finished.find((x) => x.tags['ablate.spec_hash'] === killed[0]!.tags['ablate.spec_hash'])!;
       assert.ok((retake.metrics.resumed_from ?? 0) > 0, `resumed from step ${retake.metrics.resumed_from}`);
+      assert.equal(runs.all.length, 3, 'the other trial ran once: its lease was renewed while it ran longer than the lease');
+      // The records tell what happened: which worker ran each run, and which delivery it was.
+      assert.equal(killed[0]!.tags[SWEEP_TAG.worker], `${hostname()}:${a.child.pid}`);
+      assert.equal(retake.tags[SWEEP_TAG.worker], `${hostname()}:${b.child.pid}`);
+      assert.equal(retake.tags[SWEEP_TAG.attempt], '2');
       assert.match(b.err(), /starting \(attempt 1\)[\s\S]*starting/, 'the surviving worker ran both trials');
       assert.deepEqual(Object.values(finalSet(store.dir, r.id)).map((s) => s.split(' ')[0]), ['FINISHED', 'FINISHED']);
     } finally {
@@ -194,7 +199,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
   });
 
   test('SIGTERM on a worker checkpoints its trial and hands it back without using up a retry', async () => {
-    const env = { FAKE_STEPS: '20', FAKE_STEP_MS: '80' };
+    const env = { FAKE_STEPS: '12', FAKE_STEP_MS: '80' };
     const store = tmpStore();
     const q = queueName();
     const a = startWorker(redis.url, q, env);
@@ -218,7 +223,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
   });
 
   test('the controller killed -9 and started again reattaches to the running trials', async () => {
-    const env = { FAKE_STEPS: '15', FAKE_STEP_MS: '60' };
+    const env = { FAKE_STEPS: '10', FAKE_STEP_MS: '60' };
     const store = tmpStore();
     const q = queueName();
     const w = startWorker(redis.url, q, env);
@@ -252,7 +257,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
     const env = { FAKE_STEPS: '5', FAKE_STEP_MS: '10', FAKE_FAIL: 'preprocess.crop=squish' };
     const store = tmpStore();
     const q = queueName();
-    const w = startWorker(redis.url, q, env);
+    const ws = [startWorker(redis.url, q, env), startWorker(redis.url, q, env)];
     try {
       const r = await queueSweep(redis.url, q, [...store.args, 'seed=0', 'preprocess.crop=border,center,squish'], 1);
       assert.equal(r.status, 'FAILED');
@@ -265,7 +270,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
       assert.equal(runs.all.filter((x) => x.info.status === 'FAILED').length, 2, 'run once and retried once');
       assert.equal(runs.finished.length, 2);
     } finally {
-      await stopWorkers([w]);
+      await stopWorkers(ws);
     }
   });
 
@@ -294,7 +299,7 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
 describe('queue launcher: Redis restarted mid-sweep', { skip: missing }, () => {
   test('with persistence on, nothing is lost and no trial finishes twice; workers say so once and reconnect', async () => {
     const redis = await RedisServer.start({ persist: true });
-    const env = { FAKE_STEPS: '12', FAKE_STEP_MS: '100', WORKER_LEASE_MS: '3000' };
+    const env = { FAKE_STEPS: '10', FAKE_STEP_MS: '100', WORKER_LEASE_MS: '3000' };
     const store = tmpStore();
     const q = queueName();
     const ws = [startWorker(redis.url, q, env), startWorker(redis.url, q, env)];

@@ -91,7 +91,11 @@ export class QueueWorker {
     this.worker.on('failed', (job, err) => {
       if (job && err.message !== WaitingError.name) log(`trial ${job.data.name} of ${job.data.sweepId} failed (attempt ${job.attemptsMade}): ${err.message.split('\n')[0]}`);
     });
-    log(`taking trials from queue ${opts.queue ?? DEFAULT_QUEUE} at ${shownUrl(opts.url)}, ${opts.concurrency ?? 1} at a time`);
+    // Said once connected (and so listed by `ablate sweep`'s "N workers connected now").
+    void this.worker.waitUntilReady().then(
+      () => log(`taking trials from queue ${opts.queue ?? DEFAULT_QUEUE} at ${shownUrl(opts.url)}, ${opts.concurrency ?? 1} at a time`),
+      () => {},
+    );
   }
 
   /** SIGTERM: children checkpoint and end their runs, their jobs go back to the queue, then close. */
@@ -127,6 +131,9 @@ export class QueueWorker {
       return { status: 'FINISHED', ...(decision.prior ? { runId: decision.prior.runId } : {}), seconds: 0, childStart: now, childEnd: now, already: true };
     }
 
+    // The run records say which worker ran it and which delivery it was: a trial handed on after
+    // a worker died reads as a KILLED run on one worker and its continuation on another.
+    const run = { ...d, tags: { ...d.tags, [SWEEP_TAG.worker]: this.id, [SWEEP_TAG.attempt]: String(job.attemptsStarted || job.attemptsMade + 1) } };
     const attempt = `${this.id}:${Date.now()}`;
     const progress: TrialProgress = { attempt, worker: this.id, startedAt: Date.now(), seq: 0, events: [] };
     let dirty = false;
@@ -163,7 +170,7 @@ export class QueueWorker {
     const childStart = Date.now();
     let outcome: TrialOutcome;
     try {
-      const cmd = (this.opts.command ?? trialCommand)(d);
+      const cmd = (this.opts.command ?? trialCommand)(run);
       // The child ends its run (checkpointing) when this worker dies: otherwise a kill -9'd worker
       // would leave it training on beside the worker that takes the job over.
       cmd.env = { ...(cmd.env ?? process.env), ABLATE_PARENT_PID: String(process.pid) };
@@ -183,7 +190,7 @@ export class QueueWorker {
         parentRunId: d.parentRunId,
         trialName: d.name,
         trialIndex: d.index,
-        tags: { ...d.tags, [TAG.specHash]: d.hash },
+        tags: { ...run.tags, [TAG.specHash]: d.hash },
         startTime: childStart,
       });
       const folder = records.runFolder(runId);

@@ -21,6 +21,9 @@ export const SWEEP_TAG = {
   role: 'ablate.sweep.role',
   trial: 'ablate.sweep.trial',
   name: 'ablate.sweep.name',
+  /** Queue launcher: the worker (host:pid) that ran this run, and which delivery of the trial it was. */
+  worker: 'ablate.sweep.worker',
+  attempt: 'ablate.sweep.attempt',
 } as const;
 
 export interface SweepRecordInput {
