@@ -5,7 +5,7 @@
 // always fails, cancel.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +15,7 @@ import { buildSweep } from '../src/sweep/build.js';
 import { QueueLauncher } from '../src/sweep/queue.js';
 import { cancelSweep, queueStatus } from '../src/sweep/queue-status.js';
 import { readSweepRuns, SWEEP_TAG } from '../src/sweep/records.js';
+import { PROCESS_FILE } from '../src/track/file-store.js';
 import type { BuiltTrial } from '../src/sweep/build.js';
 import type { LaunchContext } from '../src/sweep/run.js';
 import { runSweep } from '../src/sweep/run.js';
@@ -195,6 +196,37 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
       assert.deepEqual(Object.values(finalSet(store.dir, r.id)).map((s) => s.split(' ')[0]), ['FINISHED', 'FINISHED']);
     } finally {
       await stopWorkers([a, b]);
+    }
+  });
+
+  test('a run left RUNNING by a machine that was lost is waited for a lease, closed, and its trial resumed on another', async () => {
+    const env = { FAKE_STEPS: '16', FAKE_STEP_MS: '80', WORKER_LEASE_MS: '1000', WORKER_GRACE_MS: '500' };
+    const store = tmpStore();
+    const q = queueName();
+    const a = startWorker(redis.url, q, env);
+    let b: WorkerProc | undefined;
+    try {
+      const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=1', 'preprocess.crop=border']);
+      await checkpointed(store.dir, 1);
+      // The machine goes: its trial's process and its worker die at once, nothing ends the run.
+      const running = runsOf(store.dir, buildSweep(sweepFile, [...store.args, 'seed=1', 'preprocess.crop=border']).id).running[0]!;
+      const procFile = join(running.dir, PROCESS_FILE);
+      const proc = JSON.parse(readFileSync(procFile, 'utf8')) as { pid: number; host: string };
+      process.kill(proc.pid, 'SIGKILL');
+      a.child.kill('SIGKILL');
+      // As seen from the surviving machine: a run written by a process on another host.
+      writeFileSync(procFile, JSON.stringify({ ...proc, host: 'lost-machine' }));
+      b = startWorker(redis.url, q, env);
+      const r = await sweepDone;
+      assert.equal(r.status, 'FINISHED', `${JSON.stringify(r.trials)}\n${b.err()}`);
+      const runs = runsOf(store.dir, r.id);
+      assert.deepEqual(runs.all.map((x) => x.info.status).sort(), ['FAILED', 'FINISHED']);
+      const closed = runs.all.find((x) => x.info.status === 'FAILED')!;
+      assert.match(closed.tags['ablate.error']!, /on lost-machine died without ending the run \(its worker lost the trial's lease; .* took the trial over\)/);
+      assert.ok((runs.finished[0]!.metrics.resumed_from ?? 0) > 0, 'resumed from the lost machine\'s checkpoint');
+      assert.match(b.err(), /is still running; waiting for it[\s\S]*closed its run/);
+    } finally {
+      await stopWorkers([a, ...(b ? [b] : [])]);
     }
   });
 

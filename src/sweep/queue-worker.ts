@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { RunEvent } from '../pipeline/events.js';
+import { type ProcessInfo, RunFolder } from '../track/file-store.js';
+import { closeDeadRun } from '../track/recovery.js';
 import { TAG } from '../track/tags.js';
+import type { RunRecord } from '../track/types.js';
 import { ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
 import { CANCEL_KEY, CANCELLED, DEFAULT_QUEUE, redisConnection, shownUrl, type TrialJobData, type TrialProgress, type TrialReturn } from './queue.js';
 import { SWEEP_TAG, SweepRecords, sweepRemote } from './records.js';
@@ -67,17 +70,30 @@ export function writableDir(dir: string, cwd = process.cwd()): string | undefine
   }
 }
 
+/** A run still RUNNING that was written on another machine (whose process this one cannot see). */
+function runningElsewhere(r: RunRecord): ProcessInfo | undefined {
+  if (r.info.status !== 'RUNNING') return undefined;
+  const p = RunFolder.open(r.dir)?.processInfo();
+  return p && p.host !== hostname() ? p : undefined;
+}
+
 export class QueueWorker {
   private readonly worker: Worker<TrialJobData, TrialReturn>;
   private readonly pools = new Set<ProcessPool>();
   private handingBack = false;
   private readonly conn;
   readonly id = `${hostname()}:${process.pid}`;
+  private get leaseMs(): number {
+    return this.opts.leaseMs ?? 30_000;
+  }
+  private get graceMs(): number {
+    return this.opts.graceMs ?? 15_000;
+  }
 
   constructor(private readonly opts: QueueWorkerOptions) {
     const log = (m: string) => opts.out.write(`ablate worker: ${m}\n`);
     this.conn = redisConnection(opts.url, log);
-    const lease = opts.leaseMs ?? 30_000;
+    const lease = this.leaseMs;
     this.worker = new Worker<TrialJobData, TrialReturn>(opts.queue ?? DEFAULT_QUEUE, (job, token) => this.process(job, token), {
       connection: this.conn,
       concurrency: opts.concurrency ?? 1,
@@ -118,13 +134,27 @@ export class QueueWorker {
     const problem = jobPathProblem(d);
     if (problem) throw new Error(problem);
     const records = new SweepRecords(d.store.root, d.store.experiment, sweepRemote(d.store.uri));
-    const prior = () => toPrior(records.trialRuns(d.sweepId).filter((r) => r.tags[SWEEP_TAG.role] !== 'parent'), d.metric, (r) => records.isLive(r));
+    // A run RUNNING on another machine cannot be asked whether it lives. Its worker stops it once
+    // that worker's lease lapses (watchLease below), so it is waited for a lease and the child's
+    // grace at most; still RUNNING after that, its machine is gone and the run is closed here.
+    const waitElsewhereUntil = Date.now() + 2 * this.leaseMs + this.graceMs;
+    const live = (r: RunRecord) => (runningElsewhere(r) ? Date.now() < waitElsewhereUntil : records.isLive(r));
+    const trialRuns = () => records.trialRuns(d.sweepId).filter((r) => r.tags[SWEEP_TAG.role] !== 'parent');
+    const prior = () => toPrior(trialRuns(), d.metric, live);
     // A second delivery of a trial (a lease lost while its child ran on) waits for that child and
     // takes its result instead of running the trial a second time.
     let decision = decide(d.hash, prior());
+    if (decision.action === 'wait') log(`trial ${d.name} of ${d.sweepId}: its run ${decision.prior?.runId} is still running; waiting for it`);
     while (decision.action === 'wait') {
       await sleep(1000);
       decision = decide(d.hash, prior());
+    }
+    for (const r of trialRuns()) {
+      const p = runningElsewhere(r);
+      const folder = p && r.tags[TAG.specHash] === d.hash ? RunFolder.open(r.dir) : undefined;
+      if (!p || !folder) continue;
+      closeDeadRun(folder, `process ${p.pid} on ${p.host} died without ending the run (its worker lost the trial's lease; ${this.id} took the trial over)`);
+      log(`trial ${d.name} of ${d.sweepId}: closed its run ${r.info.runId}, left RUNNING on ${p.host}, which no longer holds the trial`);
     }
     if (decision.action === 'skip') {
       const now = Date.now();
@@ -148,7 +178,7 @@ export class QueueWorker {
     let cancelled = false;
     const pool = new ProcessPool({
       jobs: 1,
-      graceMs: this.opts.graceMs ?? 15_000,
+      graceMs: this.graceMs,
       onEvent: (_t, e: RunEvent) => {
         progress.seq += 1;
         progress.events.push({ seq: progress.seq, e });
@@ -165,6 +195,29 @@ export class QueueWorker {
         }
       }, () => {});
     }, 1000);
+    // Whether this worker still holds the trial: a lease not renewed for most of its length (Redis
+    // unreachable) or renewed by someone else may be handed to another worker, so the child is
+    // stopped (it checkpoints) rather than left training beside the worker that takes it over.
+    let lostLease: string | undefined;
+    const loseLease = (why: string) => {
+      if (lostLease) return;
+      lostLease = why;
+      log(`trial ${d.name} of ${d.sweepId}: ${why}; stopping it (checkpointed) for the worker that takes it over`);
+      pool.stop();
+    };
+    let renewedAt = Date.now();
+    const onRenewed = (e: { jobIds: string[] }) => {
+      if (job.id && e.jobIds.includes(job.id)) renewedAt = Date.now();
+    };
+    const onLost = (ids: string[]) => {
+      if (job.id && ids.includes(job.id)) loseLease('its lease was lost to another worker');
+    };
+    this.worker.on('locksRenewed', onRenewed);
+    this.worker.on('lockRenewalFailed', onLost);
+    const leaseWatch = setInterval(() => {
+      const since = Date.now() - renewedAt;
+      if (since > 0.8 * this.leaseMs) loseLease(`its lease was not renewed for ${(since / 1000).toFixed(1)} s (Redis unreachable?)`);
+    }, Math.min(1000, this.leaseMs / 4));
     this.pools.add(pool);
     log(`trial ${d.name} of ${d.sweepId}: starting (attempt ${job.attemptsMade + 1})`);
     const childStart = Date.now();
@@ -178,7 +231,10 @@ export class QueueWorker {
     } finally {
       this.pools.delete(pool);
       clearInterval(cancelWatch);
+      clearInterval(leaseWatch);
       clearInterval(timer);
+      this.worker.off('locksRenewed', onRenewed);
+      this.worker.off('lockRenewalFailed', onLost);
     }
     const childEnd = Date.now();
     if (!outcome.reported) {
@@ -201,9 +257,11 @@ export class QueueWorker {
     log(`trial ${d.name} of ${d.sweepId}: ${outcome.status.toLowerCase()} in ${outcome.seconds.toFixed(1)} s`);
     if (outcome.status === 'FINISHED') return { status: 'FINISHED', ...(outcome.runId ? { runId: outcome.runId } : {}), seconds: outcome.seconds, childStart, childEnd };
     if (cancelled) throw new UnrecoverableError(CANCELLED);
-    if (this.handingBack && token) {
-      // Stopped by SIGTERM, not failed: back to the queue without using up an attempt.
-      await job.moveToWait(token);
+    if ((lostLease || this.handingBack) && token) {
+      // Stopped by SIGTERM or a lapsed lease, not failed: back to the queue without using up an
+      // attempt. Where the lock is gone already BullMQ refuses, and its stalled-job check hands
+      // the trial on instead; either way it resumes from the checkpoint just written.
+      await job.moveToWait(token).catch(() => {});
       throw new WaitingError();
     }
     throw new Error(outcome.error ?? `trial ${outcome.status.toLowerCase()}`);
