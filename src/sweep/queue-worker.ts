@@ -43,6 +43,7 @@ export function trialCommand(d: TrialJobData): TrialCommand {
     command: process.execPath,
     args: [BIN, 'run', d.file, ...d.overrides, '--sweep-id', d.sweepId, '--parent-run', d.parentRunId, '--run-name', d.runName, ...tagArgs, '--events'],
     cwd: d.cwd,
+    ...(d.store.uri ? { env: { ...process.env, MLFLOW_TRACKING_URI: d.store.uri } } : {}),
     logFile: d.logFile,
   };
 }

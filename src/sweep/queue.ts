@@ -232,6 +232,10 @@ export class QueueLauncher implements Launcher {
   }
 }
 
+function trackingUri(specUri: string | undefined): string | undefined {
+  return specUri ?? process.env.MLFLOW_TRACKING_URI;
+}
+
 function jobData(it: LaunchItem): TrialJobData {
   const spec = it.trial.spec;
   return {
@@ -246,7 +250,9 @@ function jobData(it: LaunchItem): TrialJobData {
     parentRunId: it.ctx.parentRunId,
     runName: it.ctx.runName,
     tags: it.ctx.tags,
-    store: { root: it.ctx.storeRoot, ...(spec.track.uri ? { uri: spec.track.uri } : {}), experiment: spec.track.experiment ?? spec.name },
+    // The controller's tracking server goes with the job, so every worker's trial records where the
+    // controller reads (a worker's own MLFLOW_TRACKING_URI would split the sweep across stores).
+    store: { root: it.ctx.storeRoot, ...(trackingUri(spec.track.uri) ? { uri: trackingUri(spec.track.uri)! } : {}), experiment: spec.track.experiment ?? spec.name },
     cacheDir: spec.cache.dir,
     logFile: it.ctx.logFile,
   };
