@@ -7,7 +7,7 @@ const ablate = (...args: string[]) => spawnSync(process.execPath, ['bin/ablate.j
 test('--help lists every verb and exits 0', () => {
   const r = ablate('--help');
   assert.equal(r.status, 0);
-  for (const verb of ['validate', 'run', 'sweep', 'compare', 'preview', 'schema', 'ls']) assert.match(r.stdout, new RegExp(`^  ${verb}\\s`, 'm'));
+  for (const verb of ['validate', 'run', 'sweep', 'worker', 'compare', 'preview', 'schema', 'ls']) assert.match(r.stdout, new RegExp(`^  ${verb}\\s`, 'm'));
 });
 
 test('no verb prints help and exits 2; an unknown verb suggests the closest', () => {
@@ -17,7 +17,7 @@ test('no verb prints help and exits 2; an unknown verb suggests the closest', ()
   assert.match(r.stderr, /unknown verb "valdate"; did you mean "validate"\?/);
 });
 
-for (const verb of ['validate', 'run', 'sweep', 'compare', 'preview', 'ls', 'sync', 'schema', 'demo']) {
+for (const verb of ['validate', 'run', 'sweep', 'worker', 'compare', 'preview', 'ls', 'sync', 'schema', 'demo']) {
   test(`ablate ${verb} --help`, () => {
     const r = ablate(verb, '--help');
     assert.equal(r.status, 0, r.stderr);

@@ -329,17 +329,17 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: missing }, ()
 });
 
 describe('queue launcher: Redis restarted mid-sweep', { skip: missing }, () => {
-  test('with persistence on, nothing is lost and no trial finishes twice; workers say so once and reconnect', async () => {
+  test('down longer than a lease, with persistence on: nothing is lost and no trial finishes twice; workers say so once, stop, reconnect and resume', async () => {
     const redis = await RedisServer.start({ persist: true });
-    const env = { FAKE_STEPS: '10', FAKE_STEP_MS: '100', WORKER_LEASE_MS: '3000' };
+    const env = { FAKE_STEPS: '16', FAKE_STEP_MS: '100', WORKER_LEASE_MS: '1000' };
     const store = tmpStore();
     const q = queueName();
     const ws = [startWorker(redis.url, q, env), startWorker(redis.url, q, env)];
     try {
       const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=0,1,2', 'preprocess.crop=border']);
-      await ws[0]!.saw(/starting/);
+      await checkpointed(store.dir, 1);
       await redis.down();
-      await sleep(1000);
+      await sleep(2000);
       await redis.up();
       const r = await sweepDone;
       assert.equal(r.status, 'FINISHED', `${JSON.stringify(r.trials)}\n${ws[0]!.err()}\n${ws[1]!.err()}`);
@@ -347,8 +347,16 @@ describe('queue launcher: Redis restarted mid-sweep', { skip: missing }, () => {
       assert.equal(runs.finished.length, 3, 'one FINISHED run per trial');
       assert.equal(new Set(runs.finished.map((x) => x.tags['ablate.spec_hash'])).size, 3);
       for (const w of ws) {
-        assert.equal(w.err().match(/unreachable/g)?.length, 1, w.err());
+        assert.equal(w.err().match(/redis \S+ unreachable/g)?.length, 1, w.err());
         assert.match(w.err(), /reachable again/);
+      }
+      // The trials whose leases lapsed were stopped at a checkpoint and continued from it.
+      assert.match(ws.map((w) => w.err()).join('\n'), /its lease was not renewed for \d+\.\d s \(Redis unreachable\?\); stopping it/);
+      const killed = runs.all.filter((x) => x.info.status === 'KILLED');
+      assert.ok(killed.length >= 1, runs.all.map((x) => x.info.status).join(' '));
+      for (const k of killed) {
+        const done = runs.finished.find((x) => x.tags['ablate.spec_hash'] === k.tags['ablate.spec_hash'])!;
+        assert.ok((done.metrics.resumed_from ?? 0) > 0, 'resumed from the checkpoint');
       }
     } finally {
       await stopWorkers(ws);
