@@ -1,0 +1,125 @@
+// The queue launcher when things go wrong, with a real redis-server and workers as separate
+// processes: SIGTERM on a worker hands its trial back, a trial that always fails is retried then
+// FAILED, cancel, and Redis restarted mid-sweep.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildSweep } from '../src/sweep/build.js';
+import { cancelSweep } from '../src/sweep/queue-status.js';
+import { checkpointed, queueName, queueSweep, runsOf, startWorker, stopWorkers, sweepFile, tmpStore, type WorkerProc } from './fixtures/queue-harness.js';
+import { RedisServer, redisMissing } from './fixtures/redis.js';
+
+describe('queue launcher: failures', { skip: redisMissing() }, () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(async () => {
+    await redis?.down();
+  });
+
+  test('SIGTERM on a worker checkpoints its trial and hands it back without using up a retry', async () => {
+    const env = { FAKE_STEPS: '12', FAKE_STEP_MS: '80' };
+    const store = tmpStore();
+    const q = queueName();
+    const a = startWorker(redis.url, q, env);
+    let b: WorkerProc | undefined;
+    try {
+      const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=0', 'preprocess.crop=squish'], 0);
+      await a.saw(/starting/);
+      b = startWorker(redis.url, q, env);
+      await checkpointed(store.dir, 1);
+      a.child.kill('SIGTERM');
+      assert.equal(await a.exited, 0, a.err());
+      const r = await sweepDone;
+      assert.equal(r.status, 'FINISHED', `${JSON.stringify(r.trials)}\n${a.err()}\n${b.err()}`);
+      const runs = runsOf(store.dir, r.id);
+      assert.deepEqual(runs.all.map((x) => x.info.status).sort(), ['FINISHED', 'KILLED']);
+      assert.ok((runs.finished[0]!.metrics.resumed_from ?? 0) > 0, `${a.err()}\n${b.err()}\n${JSON.stringify(runs.all.map((x) => [x.info.status, x.metrics]))}`);
+      assert.match(b.err(), /starting/);
+    } finally {
+      await stopWorkers([a, ...(b ? [b] : [])]);
+    }
+  });
+
+
+  test('a trial that always fails is retried, then recorded FAILED with its error; the others finish', async () => {
+    const env = { FAKE_STEPS: '5', FAKE_STEP_MS: '10', FAKE_FAIL: 'preprocess.crop=squish' };
+    const store = tmpStore();
+    const q = queueName();
+    const ws = [startWorker(redis.url, q, env), startWorker(redis.url, q, env)];
+    try {
+      const r = await queueSweep(redis.url, q, [...store.args, 'seed=0', 'preprocess.crop=border,center,squish'], 1);
+      assert.equal(r.status, 'FAILED');
+      const by = Object.fromEntries(r.trials.map((t) => [t.name, t]));
+      assert.equal(by['crop=border']!.status, 'FINISHED');
+      assert.equal(by['crop=center']!.status, 'FINISHED');
+      assert.equal(by['crop=squish']!.status, 'FAILED');
+      assert.match(by['crop=squish']!.error!, /boom at step 3.*\(after 2 attempts\)/);
+      const runs = runsOf(store.dir, r.id);
+      assert.equal(runs.all.filter((x) => x.info.status === 'FAILED').length, 2, 'run once and retried once');
+      assert.equal(runs.finished.length, 2);
+    } finally {
+      await stopWorkers(ws);
+    }
+  });
+
+
+  test('ablate sweep cancel: waiting trials leave the queue, the running one ends KILLED and is not retried', async () => {
+    const env = { FAKE_STEPS: '40', FAKE_STEP_MS: '50' };
+    const store = tmpStore();
+    const q = queueName();
+    const w = startWorker(redis.url, q, env);
+    try {
+      const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=0,1', 'preprocess.crop=border']);
+      await w.saw(/starting/);
+      const id = buildSweep(sweepFile, [...store.args, 'seed=0,1', 'preprocess.crop=border']).id;
+      assert.deepEqual(await cancelSweep(redis.url, q, id), { removed: 1, stopping: 1 });
+      const r = await sweepDone;
+      assert.equal(r.status, 'KILLED');
+      assert.deepEqual(r.trials.map((t) => t.status), ['KILLED', 'KILLED']);
+      const runs = runsOf(store.dir, r.id);
+      assert.deepEqual(runs.all.map((x) => x.info.status), ['KILLED']);
+      assert.match(w.err(), /cancelled/);
+    } finally {
+      await stopWorkers([w]);
+    }
+  });
+});
+
+describe('queue launcher: Redis restarted mid-sweep', { skip: redisMissing() }, () => {
+  test('down longer than a lease, with persistence on: nothing is lost and no trial finishes twice; workers say so once, stop, reconnect and resume', async () => {
+    const redis = await RedisServer.start({ persist: true });
+    const env = { FAKE_STEPS: '16', FAKE_STEP_MS: '100', WORKER_LEASE_MS: '1000' };
+    const store = tmpStore();
+    const q = queueName();
+    const ws = [startWorker(redis.url, q, env), startWorker(redis.url, q, env)];
+    try {
+      const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=0,1,2', 'preprocess.crop=border']);
+      await checkpointed(store.dir, 1);
+      await redis.down();
+      await sleep(2000);
+      await redis.up();
+      const r = await sweepDone;
+      assert.equal(r.status, 'FINISHED', `${JSON.stringify(r.trials)}\n${ws[0]!.err()}\n${ws[1]!.err()}`);
+      const runs = runsOf(store.dir, r.id);
+      assert.equal(runs.finished.length, 3, 'one FINISHED run per trial');
+      assert.equal(new Set(runs.finished.map((x) => x.tags['ablate.spec_hash'])).size, 3);
+      for (const w of ws) {
+        assert.equal(w.err().match(/redis \S+ unreachable/g)?.length, 1, w.err());
+        assert.match(w.err(), /reachable again/);
+      }
+      // The trials whose leases lapsed were stopped at a checkpoint and continued from it.
+      assert.match(ws.map((w) => w.err()).join('\n'), /its lease was not renewed for \d+\.\d s \(Redis unreachable\?\); stopping it/);
+      const killed = runs.all.filter((x) => x.info.status === 'KILLED');
+      assert.ok(killed.length >= 1, runs.all.map((x) => x.info.status).join(' '));
+      for (const k of killed) {
+        const done = runs.finished.find((x) => x.tags['ablate.spec_hash'] === k.tags['ablate.spec_hash'])!;
+        assert.ok((done.metrics.resumed_from ?? 0) > 0, 'resumed from the checkpoint');
+      }
+    } finally {
+      await stopWorkers(ws);
+      await redis.down();
+    }
+  });
+});
