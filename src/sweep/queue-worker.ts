@@ -13,6 +13,7 @@ import type { RunEvent } from '../pipeline/events.js';
 import { type ProcessInfo, RunFolder } from '../track/file-store.js';
 import { closeDeadRun } from '../track/recovery.js';
 import { TAG } from '../track/tags.js';
+import { CORES_ENV, coresForRun, coresPerJob } from '../train/parallel/cores.js';
 import type { RunRecord } from '../track/types.js';
 import { ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
 import { CANCEL_KEY, CANCELLED, DEFAULT_QUEUE, redisConnection, shownUrl, type TrialJobData, type TrialProgress, type TrialReturn } from './queue.js';
@@ -227,7 +228,8 @@ export class QueueWorker {
       const cmd = (this.opts.command ?? trialCommand)(run);
       // The child ends its run (checkpointing) when this worker dies: otherwise a kill -9'd worker
       // would leave it training on beside the worker that takes the job over.
-      cmd.env = { ...(cmd.env ?? process.env), ABLATE_PARENT_PID: String(process.pid) };
+      // Its share of this machine's cores: the worker's own share over its concurrent trials.
+      cmd.env = { ...(cmd.env ?? process.env), ABLATE_PARENT_PID: String(process.pid), [CORES_ENV]: String(coresPerJob(coresForRun(), this.opts.concurrency ?? 1)) };
       outcome = (await pool.run([{ id: d.index, command: cmd }])).get(d.index)!;
     } finally {
       this.pools.delete(pool);
