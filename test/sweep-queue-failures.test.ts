@@ -77,7 +77,7 @@ describe('queue launcher: failures', { skip: redisMissing() }, () => {
       assert.deepEqual(await cancelSweep(redis.url, q, id), { removed: 1, stopping: 1 });
       const r = await sweepDone;
       assert.equal(r.status, 'KILLED');
-      assert.deepEqual(r.trials.map((t) => t.status), ['KILLED', 'KILLED']);
+      assert.deepEqual(r.trials.map((t) => t.status), ['KILLED', 'KILLED'], `${JSON.stringify(r.trials)}\n${w.err()}`);
       const runs = runsOf(store.dir, r.id);
       assert.deepEqual(runs.all.map((x) => x.info.status), ['KILLED']);
       assert.match(w.err(), /cancelled/);

@@ -197,7 +197,7 @@ export class QueueWorker {
         }
       }, () => {});
     }, 1000);
-    // Whether this worker still holds the trial: a lease not renewed for most of its length (Redis
+    // Whether this worker still holds the trial: a lease not renewed for its length (Redis
     // unreachable) or renewed by someone else may be handed to another worker, so the child is
     // stopped (it checkpoints) rather than left training beside the worker that takes it over.
     let lostLease: string | undefined;
@@ -218,7 +218,7 @@ export class QueueWorker {
     this.worker.on('lockRenewalFailed', onLost);
     const leaseWatch = setInterval(() => {
       const since = Date.now() - renewedAt;
-      if (since > 0.8 * this.leaseMs) loseLease(`its lease was not renewed for ${(since / 1000).toFixed(1)} s (Redis unreachable?)`);
+      if (since > this.leaseMs) loseLease(`its lease was not renewed for ${(since / 1000).toFixed(1)} s (Redis unreachable?)`);
     }, Math.min(1000, this.leaseMs / 4));
     this.pools.add(pool);
     log(`trial ${d.name} of ${d.sweepId}: starting (attempt ${job.attemptsMade + 1})`);
