@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildSweep } from '../src/sweep/build.js';
 import { cancelSweep } from '../src/sweep/queue-status.js';
+import { SWEEP_TAG } from '../src/sweep/records.js';
 import { checkpointed, queueName, queueSweep, runsOf, startWorker, stopWorkers, sweepFile, tmpStore, type WorkerProc } from './fixtures/queue-harness.js';
 import { RedisServer, redisMissing } from './fixtures/redis.js';
 
@@ -35,6 +36,7 @@ describe('queue launcher: failures', { skip: redisMissing() }, () => {
       assert.equal(r.status, 'FINISHED', `${JSON.stringify(r.trials)}\n${a.err()}\n${b.err()}`);
       const runs = runsOf(store.dir, r.id);
       assert.deepEqual(runs.all.map((x) => x.info.status).sort(), ['FINISHED', 'KILLED']);
+      assert.match(runs.all.find((x) => x.info.status === 'KILLED')!.tags[SWEEP_TAG.stopped]!, /got SIGTERM and handed the trial back/);
       assert.ok((runs.finished[0]!.metrics.resumed_from ?? 0) > 0, `${a.err()}\n${b.err()}\n${JSON.stringify(runs.all.map((x) => [x.info.status, x.metrics]))}`);
       assert.match(b.err(), /starting/);
     } finally {
@@ -80,6 +82,7 @@ describe('queue launcher: failures', { skip: redisMissing() }, () => {
       assert.deepEqual(r.trials.map((t) => t.status), ['KILLED', 'KILLED'], `${JSON.stringify(r.trials)}\n${w.err()}`);
       const runs = runsOf(store.dir, r.id);
       assert.deepEqual(runs.all.map((x) => x.info.status), ['KILLED']);
+      assert.equal(runs.all[0]!.tags[SWEEP_TAG.stopped], 'cancelled (ablate sweep cancel)');
       assert.match(w.err(), /cancelled/);
     } finally {
       await stopWorkers([w]);
@@ -114,6 +117,7 @@ describe('queue launcher: Redis restarted mid-sweep', { skip: redisMissing() }, 
       const killed = runs.all.filter((x) => x.info.status === 'KILLED');
       assert.ok(killed.length >= 1, runs.all.map((x) => x.info.status).join(' '));
       for (const k of killed) {
+        assert.match(k.tags[SWEEP_TAG.stopped] ?? '', /lease was not renewed|lease was lost/, 'the run says why it stopped');
         const done = runs.finished.find((x) => x.tags['ablate.spec_hash'] === k.tags['ablate.spec_hash'])!;
         assert.ok((done.metrics.resumed_from ?? 0) > 0, 'resumed from the checkpoint');
       }

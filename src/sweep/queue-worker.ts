@@ -240,11 +240,20 @@ export class QueueWorker {
       this.worker.off('lockRenewalFailed', onLost);
     }
     const childEnd = Date.now();
+    const stoppedBy = cancelled ? 'cancelled (ablate sweep cancel)' : lostLease ? lostLease : this.handingBack ? `its worker ${this.id} got SIGTERM and handed the trial back` : undefined;
+    if (outcome.reported && stoppedBy && outcome.status !== 'FINISHED' && outcome.runId) {
+      // The run says why it ended KILLED: the child only knows it was asked to stop.
+      const folder = records.runFolder(outcome.runId);
+      if (folder) {
+        folder.setTag(SWEEP_TAG.stopped, stoppedBy);
+        await records.upload(folder, log);
+      }
+    }
     if (!outcome.reported) {
       const runId = records.recordUnreported({
         ...(outcome.runId ? { runId: outcome.runId } : {}),
         status: outcome.status,
-        error: outcome.error ?? outcome.status.toLowerCase(),
+        error: [outcome.error ?? outcome.status.toLowerCase(), stoppedBy].filter(Boolean).join('; '),
         sweepId: d.sweepId,
         parentRunId: d.parentRunId,
         trialName: d.name,

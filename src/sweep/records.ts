@@ -24,6 +24,8 @@ export const SWEEP_TAG = {
   /** Queue launcher: the worker (host:pid) that ran this run, and which delivery of the trial it was. */
   worker: 'ablate.sweep.worker',
   attempt: 'ablate.sweep.attempt',
+  /** Queue launcher: why the worker stopped this run (SIGTERM, a lapsed lease, cancel), when it did. */
+  stopped: 'ablate.sweep.stopped',
 } as const;
 
 export interface SweepRecordInput {
