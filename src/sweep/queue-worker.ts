@@ -241,16 +241,9 @@ export class QueueWorker {
     }
     const childEnd = Date.now();
     const stoppedBy = cancelled ? 'cancelled (ablate sweep cancel)' : lostLease ? lostLease : this.handingBack ? `its worker ${this.id} got SIGTERM and handed the trial back` : undefined;
-    if (outcome.reported && stoppedBy && outcome.status !== 'FINISHED' && outcome.runId) {
-      // The run says why it ended KILLED: the child only knows it was asked to stop.
-      const folder = records.runFolder(outcome.runId);
-      if (folder) {
-        folder.setTag(SWEEP_TAG.stopped, stoppedBy);
-        await records.upload(folder, log);
-      }
-    }
+    let runId = outcome.runId;
     if (!outcome.reported) {
-      const runId = records.recordUnreported({
+      runId = records.recordUnreported({
         ...(outcome.runId ? { runId: outcome.runId } : {}),
         status: outcome.status,
         error: [outcome.error ?? outcome.status.toLowerCase(), stoppedBy].filter(Boolean).join('; '),
@@ -261,8 +254,12 @@ export class QueueWorker {
         tags: { ...run.tags, [TAG.specHash]: d.hash },
         startTime: childStart,
       });
-      const folder = records.runFolder(runId);
-      if (folder) await records.upload(folder, log);
+    }
+    const folder = runId && (!outcome.reported || (stoppedBy && outcome.status !== 'FINISHED')) ? records.runFolder(runId) : undefined;
+    if (folder) {
+      // The run says why it ended: the child only knows it was asked to stop.
+      if (stoppedBy && outcome.status !== 'FINISHED') folder.setTag(SWEEP_TAG.stopped, stoppedBy);
+      await records.upload(folder, log);
     }
     dirty = true;
     await flush();
