@@ -2,11 +2,11 @@
 // one of several waiters, and no lock file left that blocks forever.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { acquire } from '../src/cache/lock.js';
+import { acquire, bootId, LockTimeoutError, processStart, readHolder } from '../src/cache/lock.js';
 
 const CONTENDER = new URL('./fixtures/lock-contender.js', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'ablate-lock-'));
@@ -87,4 +87,68 @@ test('release removes only its own lock', async () => {
   writeFileSync(lock, theirs);
   release();
   assert.equal(readFileSync(lock, 'utf8'), theirs);
+});
+
+// Issue 13, problem 5: a lock judged by pid alone waited forever on a reused pid and never on a
+// holder of another host.
+test('a lock whose pid now belongs to another process (pid reuse in a container) is taken over', async () => {
+  const dir = join(root, 'reuse');
+  const lock = join(dir, 'stage.lock');
+  mkdirSync(dir, { recursive: true });
+  // The parent process is alive, but it started long before this recorded start time: the holder
+  // that wrote the lock is gone and its pid was handed to someone else.
+  const start = processStart(process.ppid);
+  if (start === undefined) return void console.log('skipped: no /proc to read process start times');
+  writeFileSync(lock, JSON.stringify({ pid: process.ppid, host: hostname(), boot: bootId(), start: start + 12345, since: Date.now() - 1000, token: 'old' }));
+  const release = await acquire(lock, { pollMs: 5, signal: AbortSignal.timeout(3000) });
+  assert.equal(readHolder(lock)?.pid, process.pid);
+  release();
+});
+
+test('a holder on another host that stops renewing its lease is taken over after the lease; one that renews is waited for, with a timeout naming it', async () => {
+  const dir = join(root, 'lease');
+  const lock = join(dir, 'stage.lock');
+  mkdirSync(dir, { recursive: true });
+  const foreign = { pid: 4242, host: 'other-machine', boot: 'b', start: 1, since: Date.now(), token: 'far', leaseMs: 300 };
+  writeFileSync(lock, JSON.stringify(foreign));
+  let waitedFor: unknown;
+  const t0 = Date.now();
+  const release = await acquire(lock, { pollMs: 10, signal: AbortSignal.timeout(5000), onWait: (h) => (waitedFor = h) });
+  const took = Date.now() - t0;
+  assert.equal((waitedFor as { host: string }).host, 'other-machine');
+  assert.ok(took >= 300 && took < 3000, `took over after ${took} ms (lease 300 ms)`);
+  release();
+
+  // The same foreign holder, alive: it touches the file every 50 ms.
+  writeFileSync(lock, JSON.stringify(foreign));
+  const renew = setInterval(() => {
+    const t = new Date();
+    utimesSync(lock, t, t);
+  }, 50);
+  try {
+    const err = await acquire(lock, { pollMs: 10, timeoutMs: 900 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof LockTimeoutError, `expected a timeout, got ${String(err)}`);
+    assert.match(err.message, /process 4242 on host other-machine/);
+  } finally {
+    clearInterval(renew);
+    rmSync(lock, { force: true });
+  }
+});
+
+test('a live holder renews its lease: a waiter with a short lease does not take over while it holds', async () => {
+  const dir = join(root, 'renew');
+  const lock = join(dir, 'stage.lock');
+  const held = await acquire(lock, { leaseMs: 120 });
+  const waiting = acquire(lock, { pollMs: 10, signal: AbortSignal.timeout(5000) });
+  let got = false;
+  void waiting.then(() => (got = true));
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(got, false, 'took over a renewed lease');
+  assert.equal(held.lost.aborted, false);
+  held();
+  (await waiting)();
+  assert.ok(!existsSync(lock));
 });

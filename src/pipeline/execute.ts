@@ -3,7 +3,7 @@
 // and everything is recorded in one tracked run that ends FINISHED, FAILED or KILLED.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquire } from '../cache/lock.js';
+import { acquire, describeHolder } from '../cache/lock.js';
 import { commit, dropCorrupt, isComplete, makeTemp, MARKER } from '../cache/commit.js';
 import type { LoadedSpec } from '../spec/load.js';
 import { nullSink, type EventSink } from './events.js';
@@ -194,7 +194,7 @@ async function runStage(stage: PlanEntry, env: StageEnv): Promise<'hit' | 'compu
     signal: env.signal,
     onWait: (h) => {
       env.events.emit({ type: 'stage', kind: stage.kind, status: 'wait', key: stage.key });
-      env.log.info(`${tag}: waiting for process ${h?.pid ?? '?'} that is computing it`);
+      env.log.info(`${tag}: waiting for ${describeHolder(h)}, which is computing it (taken over if its lease of ${Math.round((h?.leaseMs ?? 60_000) / 1000)} s lapses)`);
     },
   });
   try {
