@@ -7,6 +7,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { NO_PARTS, specSlice } from '../src/pipeline/keys.js';
 import { writeArray } from '../src/data/zarr.js';
 import { stage } from '../src/gan/train-stage.js';
 import { loadModel } from '../src/models/io.js';
@@ -67,7 +68,7 @@ async function runStage(spec: (typeof specs)['dcgan'], out: string, stopAfterSte
   };
   const ctx: StageContext = {
     spec,
-    stage: { kind: 'train', key: 'k', inputs: ['preprocess'], cacheable: false, dir: out, slice: stage.slice(spec) },
+    stage: { kind: 'train', key: 'k', inputs: ['preprocess'], cacheable: false, dir: out, slice: specSlice(spec, stage), parts: NO_PARTS },
     out,
     input: (k) => (k === 'preprocess' ? join(root, 'pre') : assert.fail(k)),
     log: { info: (l) => s.logs.push(l), warn() {} },

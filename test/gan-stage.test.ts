@@ -6,6 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { NO_PARTS, specSlice } from '../src/pipeline/keys.js';
 import { writeArray } from '../src/data/zarr.js';
 import { criticSequence } from '../src/gan/schedule.js';
 import { stage } from '../src/gan/train-stage.js';
@@ -48,7 +49,7 @@ test('wgan train stage: critic_steps per generator step equals the schedule; gri
   const out = join(root, 'train');
   const ctx = (run: StageRun): StageContext => ({
     spec,
-    stage: { kind: 'train', key: 'k', inputs: ['preprocess'], cacheable: false, dir: out, slice: stage.slice(spec) },
+    stage: { kind: 'train', key: 'k', inputs: ['preprocess'], cacheable: false, dir: out, slice: specSlice(spec, stage), parts: NO_PARTS },
     out,
     input: (k) => (k === 'preprocess' ? join(root, 'pre') : assert.fail(k)),
     log: { info() {}, warn() {} },

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { NO_PARTS, specSlice } from '../src/pipeline/keys.js';
 import * as tf from '@tensorflow/tfjs';
 import { openArray } from '../src/data/zarr.js';
 import type { StageContext, StageImpl, StageKind, StageRun } from '../src/pipeline/types.js';
@@ -50,7 +51,7 @@ async function runStage(impl: StageImpl, s: ExperimentSpec, inputs: Partial<Reco
   };
   const ctx: StageContext = {
     spec: s,
-    stage: { kind: impl.kind, key: 'test', inputs: impl.inputs, cacheable: impl.cacheable, dir: out, slice: impl.slice(s) },
+    stage: { kind: impl.kind, key: 'test', inputs: impl.inputs, cacheable: impl.cacheable, dir: out, slice: specSlice(s, impl), parts: NO_PARTS },
     out,
     input: (k) => inputs[k] ?? assert.fail(`no input ${k}`),
     log: { info: (m) => rec.logs.push(m), warn: (m) => rec.logs.push(m) },
@@ -90,8 +91,8 @@ test('pretrain → features → head → evaluate; another head reuses the activ
 
   // The features key ignores the head: an mlp head variant has the same slice, hence the same cache entry.
   const mlp = spec({ model: { head: { kind: 'mlp', units: 8, dropout: 0.2 } } });
-  assert.deepEqual(featuresStage.slice(mlp), featuresStage.slice(s));
-  assert.notDeepEqual(trainStage.slice(mlp), trainStage.slice(s));
+  assert.deepEqual(specSlice(mlp, featuresStage), specSlice(s, featuresStage));
+  assert.notDeepEqual(specSlice(mlp, trainStage), specSlice(s, trainStage));
   const rec2: Recorded = { metrics: [], logs: [] };
   await runStage(trainStage, mlp, inputs, join(dir, 'train-mlp'), rec2);
   assert.ok(rec2.logs.some((l) => l.includes('head (mlp) on cached activations at stage2_block2_out')));

@@ -242,7 +242,7 @@ export async function acquire(path: string, opts: LockOptions = {}): Promise<Rel
       opts.onWait?.(h);
     }
     opts.signal?.throwIfAborted();
-    if (opts.timeoutMs !== undefined && Date.now() - started > opts.timeoutMs) throw new LockTimeoutError(path, h, Date.now() - started);
+    if (opts.timeoutMs !== undefined && Date.now() - started >= opts.timeoutMs) throw new LockTimeoutError(path, h, Date.now() - started);
     await sleep(opts.pollMs ?? 250);
   }
 }

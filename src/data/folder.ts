@@ -2,6 +2,7 @@
 // Every non-hidden file is listed (a README.txt in a class folder shows up as a bad file with a
 // reason rather than vanishing); order is by code point, so it does not depend on the file system.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
@@ -76,13 +77,47 @@ export async function listFolder(root: string, only?: string[]): Promise<FolderL
   return { root, classes, files, presplit };
 }
 
-/** Key material for the cache: every file's path, size and mtime, hashed (the list can be huge). */
-export function listingIdentity(l: FolderListing): { files: number; bytes: number; sha256: string } {
+export interface ListingIdentity {
+  files: number;
+  bytes: number;
+  /** Over every file's path, size and mtime. */
+  sha256: string;
+  /** Over every file's path and bytes (`dataset.verify: content`). */
+  content?: string;
+}
+
+/**
+ * Key material for the cache: every file's path, size and mtime, hashed (the list can be huge),
+ * and with `content` every file's bytes too. The counts stay readable so a changed key can be
+ * explained ("12 files added").
+ */
+export async function listingIdentity(l: FolderListing, verify: 'stat' | 'content' = 'stat'): Promise<ListingIdentity> {
   const h = createHash('sha256');
   let bytes = 0;
   for (const f of l.files) {
     h.update(`${f.file}\0${f.bytes}\0${f.mtimeMs}\n`);
     bytes += f.bytes;
   }
-  return { files: l.files.length, bytes, sha256: h.digest('hex') };
+  const id: ListingIdentity = { files: l.files.length, bytes, sha256: h.digest('hex') };
+  if (verify === 'content') {
+    const c = createHash('sha256');
+    for (const f of l.files) {
+      c.update(`${f.file}\0`);
+      c.update(await fileSha256(join(l.root, f.file)));
+      c.update('\n');
+    }
+    id.content = c.digest('hex');
+  }
+  return id;
+}
+
+/** sha256 of a file's bytes, streamed (model weights and images can be large). */
+export function fileSha256(path: string): Promise<string> {
+  return new Promise((res, rej) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('error', rej)
+      .on('end', () => res(h.digest('hex')));
+  });
 }

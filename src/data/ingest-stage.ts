@@ -6,22 +6,32 @@ import type { ExperimentSpec } from '../spec/schema.js';
 import { listFolder, listingIdentity } from './folder.js';
 import { datasetRoot, ingest } from './ingest.js';
 import { createPool } from './pool/pool.js';
-import { SHAPES_VERSION } from './shapes.js';
 
 export const stage: StageImpl = {
   kind: 'ingest',
-  version: 1,
   inputs: [],
   cacheable: true,
-  slice(spec: ExperimentSpec) {
-    const { maxPixels: _p, maxBadFraction: _b, targets: _t, ...d } = spec.dataset;
-    // The folder's absolute location is part of its identity; for shapes, generation params only.
-    return { ...d, path: d.source === 'folder' ? datasetRoot(spec.dataset, '') : d.path, count: d.source === 'shapes' ? d.count : undefined };
+  // Generating shapes draws them with sharp (the rendered PNGs); folders and mnist are only listed.
+  libraries: ['sharp'],
+  reads: ['dataset'],
+  ignores: {
+    'dataset.maxPixels': 'checked when decoding, by preprocess (in its key)',
+    'dataset.maxBadFraction': 'checked when decoding, by preprocess (in its key)',
+    'dataset.targets': 'read by train and evaluate (in their keys)',
+    'dataset.verify': 'decides how the files are recognised (the identity), not what is listed',
+  },
+  refine(d, spec) {
+    const ds = d.dataset as Record<string, unknown>;
+    // The folder's absolute location is part of its identity; `count` only generates shapes.
+    if (spec.dataset.source === 'folder') ds.path = datasetRoot(spec.dataset, '');
+    if (spec.dataset.source !== 'shapes') delete ds.count;
+    return d;
   },
   async identity(spec: ExperimentSpec) {
     const d = spec.dataset;
-    if (d.source === 'folder') return listingIdentity(await listFolder(datasetRoot(d, ''), d.classes));
-    if (d.source === 'shapes') return { generator: SHAPES_VERSION };
+    if (d.source === 'folder') return listingIdentity(await listFolder(datasetRoot(d, ''), d.classes), d.verify);
+    // Generated data is a function of the spec slice and the generator's code (fingerprinted).
+    if (d.source === 'shapes') return null;
     const require = createRequire(import.meta.url);
     return { mnist: JSON.parse(await readFile(require.resolve('mnist/package.json'), 'utf8')).version };
   },

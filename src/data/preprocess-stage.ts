@@ -9,26 +9,23 @@ export const PREPROCESS_VERSION = 1;
 
 export const stage: StageImpl = {
   kind: 'preprocess',
-  version: PREPROCESS_VERSION,
   inputs: ['ingest'],
   cacheable: true,
-  slice(spec: ExperimentSpec) {
-    const p = spec.preprocess;
-    // Only what changes the stored pixels: workers never do, normalize is applied by the loader,
-    // fill matters only for border and centerFraction only for center, so sweeps share entries.
-    return {
-      sizes: sizesOf(p),
-      crop: p.crop,
-      fill: p.crop === 'border' ? parseFill(p.fill as string) : null,
-      centerFraction: p.crop === 'center' ? p.centerFraction : null,
-      kernel: p.kernel,
-      channels: p.channels,
-      flip: p.flip,
-      downscale: p.downscale ?? null,
-      chunk: p.chunk,
-      maxPixels: spec.dataset.maxPixels,
-      maxBadFraction: spec.dataset.maxBadFraction,
-    };
+  libraries: ['sharp'],
+  reads: ['preprocess', 'dataset.maxPixels', 'dataset.maxBadFraction'],
+  ignores: {
+    'preprocess.workers': 'how many threads decode: every image is decoded the same way',
+    'preprocess.normalize': 'applied by the loader when arrays are read, not stored',
+  },
+  // `fill` stays in every crop's key: besides border's padding it is the colour transparent
+  // PNG/WebP/GIF pixels are flattened onto (src/data/image.ts), whatever the crop.
+  refine(s, spec) {
+    const p = s.preprocess as Record<string, unknown>;
+    p.size = sizesOf(spec.preprocess);
+    p.fill = parseFill(spec.preprocess.fill as string);
+    // Only center crops by a fraction.
+    if (spec.preprocess.crop !== 'center') delete p.centerFraction;
+    return s;
   },
   async run(ctx) {
     const pool = createPool(ctx.spec.preprocess.workers);

@@ -33,11 +33,11 @@ export function qualityMetrics(q: QualityScore): Record<string, number> {
 
 export const stage: StageImpl = {
   kind: 'evaluate',
-  version: GAN_EVALUATE_VERSION,
   inputs: ['scorer', 'train'],
   cacheable: false,
+  libraries: ['tfjs'],
   enabled: qualityApplies,
-  slice: (spec) => ({ samples: spec.gan.samples, seed: spec.seed }),
+  reads: ['gan.samples', 'seed', 'train.backend'],
   async run(ctx) {
     await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
     const info = JSON.parse(await readFile(join(ctx.input('train'), 'generator.json'), 'utf8')) as GeneratorInfo;

@@ -16,11 +16,13 @@ export const SCORER_TRAINING = { epochs: 2, batchSize: 64, lr: 2e-3, seed: 0, tr
 
 export const stage: StageImpl = {
   kind: 'scorer',
-  version: SCORER_VERSION,
   inputs: [],
   cacheable: true,
+  libraries: ['tfjs'],
   enabled: qualityApplies,
-  slice: (spec) => ({ range: scorerRange(spec), ...SCORER_TRAINING, backend: spec.train.backend }),
+  // The scorer's own training recipe is SCORER_TRAINING, code (in the fingerprint); of the spec
+  // only the pixel range (from normalize) and the backend shape it.
+  reads: ['preprocess.normalize', 'train.backend'],
   async run(ctx) {
     await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
     const range = scorerRange(ctx.spec)!;

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/index.js';
 import { trainingWorkers } from '../train/epoch-loop.js';
-import { resolveWorkers } from '../train/parallel/cores.js';
 import { saveModel } from '../models/io.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
@@ -62,19 +61,17 @@ async function writeGrid(ctx: StageContext, trainer: GanTrainer, noise: tf.Tenso
 
 export const stage: StageImpl = {
   kind: 'train',
-  version: GAN_TRAIN_VERSION,
   // The scorer only when it exists for the spec (inputs not in the plan are dropped): gan.stop scores while training.
   inputs: ['preprocess', 'scorer'],
   cacheable: false,
-  slice(spec) {
-    const { samples: _samples, ...gan } = spec.gan;
-    const t = spec.train;
-    return {
-      seed: spec.seed,
-      normalize: spec.preprocess.normalize,
-      gan,
-      train: { epochs: t.epochs, steps: t.steps ?? null, batchSize: t.batchSize, optimizer: t.optimizer, lr: t.lr, momentum: t.momentum, beta1: t.beta1 ?? null, backend: t.backend, workers: resolveWorkers(t.workers) },
-    };
+  libraries: ['tfjs'],
+  reads: ['seed', 'preprocess.normalize', 'gan', 'train'],
+  ignores: {
+    'gan.samples': 'samples drawn for the quality score, by evaluate',
+    'train.logEvery': 'how often step metrics are logged',
+    'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',
+    'train.checkpointMinutes': 'checkpoint cadence, by the clock',
+    'train.schedule': 'the GAN loop keeps lr constant (ablate validate rejects a schedule for task gan)',
   },
   async run(ctx) {
     const { spec } = ctx;

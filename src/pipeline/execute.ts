@@ -1,10 +1,11 @@
 // Running a compiled pipeline: cache hits are served, misses computed under a per-key lock into a
 // temp folder and committed by rename, the TF backend is started once before the first TF stage,
 // and everything is recorded in one tracked run that ends FINISHED, FAILED or KILLED.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquire, describeHolder } from '../cache/lock.js';
 import { commit, dropCorrupt, isComplete, makeTemp, MARKER } from '../cache/commit.js';
+import { takeWorkFolder } from '../cache/workdir.js';
 import type { LoadedSpec } from '../spec/load.js';
 import { nullSink, type EventSink } from './events.js';
 import { planPipeline, TF_STAGES, type PlanEntry } from './plan.js';
@@ -66,6 +67,7 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
   const result: ExecuteResult = { status: 'FINISHED', runId: run.id, stages: [] };
   const temps: string[] = [];
   let backendReady = false;
+  const releases: Array<() => void> = [];
   try {
     for (const stage of plan) {
       if (signal.aborted) throw new AbortedError();
@@ -81,7 +83,7 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
       }
       const t0 = Date.now();
       const cpu0 = process.cpuUsage();
-      const status = await runStage(stage, { loaded, run, log, events, out, signal, done, temps });
+      const status = await runStage(stage, { loaded, run, log, events, out, signal, done, temps, releases });
       const seconds = (Date.now() - t0) / 1000;
       result.stages.push({ kind: stage.kind, key: stage.key, status, seconds });
       events.emit({ type: 'stage', kind: stage.kind, status: status === 'hit' ? 'hit' : 'done', key: stage.key, seconds });
@@ -105,6 +107,7 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
     result.status = await run.end(result.status, killed ? undefined : err);
   } finally {
     for (const t of temps) rmSync(t, { recursive: true, force: true });
+    for (const r of releases) r();
   }
   events.emit({ type: 'end', status: result.status, ...(result.error && result.status === 'FAILED' ? { error: result.error.message } : {}) });
   return result;
@@ -135,6 +138,8 @@ interface StageEnv {
   signal: AbortSignal;
   done: Map<StageKind, string>;
   temps: string[];
+  /** Locks of this run's work folders, held until the run ends (evaluate reads train's). */
+  releases: Array<() => void>;
 }
 
 async function runStage(stage: PlanEntry, env: StageEnv): Promise<'hit' | 'computed' | 'ran'> {
@@ -160,15 +165,15 @@ async function runStage(stage: PlanEntry, env: StageEnv): Promise<'hit' | 'compu
   });
 
   if (!stage.cacheable) {
-    // A stable work folder: checkpoints of an interrupted run are picked up by the rerun; the
-    // folder of a run that finished is cleared so a new run trains afresh.
-    if (isComplete(stage.dir)) rmSync(stage.dir, { recursive: true, force: true });
-    mkdirSync(stage.dir, { recursive: true });
+    // A work folder of this run's own, locked while the run lives: a concurrent run of the same
+    // spec gets another one; a rerun after an interruption continues the one it left.
+    const work = await takeWorkFolder(stage.dir, { signal: env.signal });
+    env.releases.push(work.release);
     env.events.emit({ type: 'stage', kind: stage.kind, status: 'start', key: stage.key });
-    env.log.info(`${tag}: running`);
-    await impl.run(ctxFor(stage.dir));
-    writeFileSync(join(stage.dir, MARKER), JSON.stringify({ key: stage.key, kind: stage.kind, createdAt: new Date().toISOString() }));
-    env.done.set(stage.kind, stage.dir);
+    env.log.info(`${tag}: running in ${work.dir}${work.resumed ? ' (continuing an interrupted run)' : ''}`);
+    await impl.run(ctxFor(work.dir));
+    writeFileSync(join(work.dir, MARKER), JSON.stringify({ key: stage.key, kind: stage.kind, createdAt: new Date().toISOString() }));
+    env.done.set(stage.kind, work.dir);
     return 'ran';
   }
 

@@ -1,11 +1,12 @@
 // Compiling a resolved spec into its pipeline: which stages take part, in order, each with a
-// content key made of its kind, code version, slice of the spec, identity and input keys. Pure
-// apart from loading the stage modules and their identity() look at the world.
+// content key made of what it reads (src/pipeline/keys.ts). Pure apart from loading the stage
+// modules and their identity() look at the world.
 import { join, resolve } from 'node:path';
 import { shortHash } from '../spec/hash.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { isComplete } from '../cache/commit.js';
-import { loadStage } from './registry.js';
+import { codeFingerprint, type KeyParts, libraryVersions, specSlice, stageKey } from './keys.js';
+import { loadStage, stageUrl } from './registry.js';
 import { STAGE_KINDS, type PlannedStage, type StageImpl, type StageKind } from './types.js';
 
 export interface PlanEntry extends PlannedStage {
@@ -15,6 +16,9 @@ export interface PlanEntry extends PlannedStage {
 /** Stages that touch TensorFlow (the backend is initialised before the first of them). */
 export const TF_STAGES: ReadonlySet<StageKind> = new Set(['pretrain', 'scorer', 'features', 'train', 'evaluate']);
 
+// The backend's kernels are ours: their code is part of every TF stage's fingerprint.
+const BACKEND_MODULE = new URL('../backend/index.js', import.meta.url);
+
 export async function planPipeline(spec: ExperimentSpec, opts: { cwd?: string } = {}): Promise<PlanEntry[]> {
   const cacheRoot = resolve(opts.cwd ?? process.cwd(), spec.cache.dir);
   const plan: PlanEntry[] = [];
@@ -23,11 +27,19 @@ export async function planPipeline(spec: ExperimentSpec, opts: { cwd?: string } 
     const impl = await loadStage(kind, spec.task);
     if (!impl || (impl.enabled && !impl.enabled(spec))) continue;
     const inputs = impl.inputs.filter((k) => keys.has(k));
-    const slice = impl.slice(spec);
-    const identity = impl.identity ? await impl.identity(spec) : null;
-    const key = shortHash({ kind, version: impl.version, slice, identity, inputs: inputs.map((k) => [k, keys.get(k)]) });
+    const slice = specSlice(spec, impl);
+    const libs = impl.libraries ?? [];
+    const code = [codeFingerprint(stageUrl(kind, spec.task)!), ...(libs.includes('tfjs') ? [codeFingerprint(BACKEND_MODULE)] : [])].join('+');
+    const parts: KeyParts = {
+      spec: shortHash(slice).slice(0, 16),
+      code,
+      libs: await libraryVersions(libs, spec),
+      data: impl.identity ? await impl.identity(spec) : null,
+      inputs: inputs.map((k) => [k, keys.get(k)!]),
+    };
+    const key = stageKey(kind, parts);
     keys.set(kind, key);
-    plan.push({ kind, key, inputs, cacheable: impl.cacheable, dir: join(cacheRoot, kind, key), slice, impl });
+    plan.push({ kind, key, parts, inputs, cacheable: impl.cacheable, dir: join(cacheRoot, kind, key), slice, impl });
   }
   return plan;
 }

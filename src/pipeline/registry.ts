@@ -22,6 +22,12 @@ export function stageModule(kind: StageKind, task: Task): string | undefined {
   return typeof m === 'string' ? m : m[task];
 }
 
+/** The built module of a stage (its code fingerprint starts there). */
+export function stageUrl(kind: StageKind, task: Task): URL | undefined {
+  const rel = stageModule(kind, task);
+  return rel ? new URL(rel, import.meta.url) : undefined;
+}
+
 export async function loadStage(kind: StageKind, task: Task): Promise<StageImpl | undefined> {
   const rel = stageModule(kind, task);
   if (!rel) return undefined;

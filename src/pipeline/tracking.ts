@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { LoadedSpec } from '../spec/load.js';
 import { ablateTags, flattenSpec, installLifecycle, openTracker } from '../track/index.js';
+import { summariseParts } from './keys.js';
 import type { PlannedStage, StageRun } from './types.js';
 
 export interface RunOptionsTracking {
@@ -52,6 +53,7 @@ export async function startTrackedRun(loaded: LoadedSpec, plan: PlannedStage[], 
       specHash: loaded.hash,
       version: ablateVersion(),
       stages: Object.fromEntries(plan.map((s) => [s.kind, s.key])),
+      keyParts: Object.fromEntries(plan.map((s) => [s.kind, summariseParts(s.parts)])),
       ...(opts.sweepId ? { sweep: { id: opts.sweepId, axes: opts.axes ?? {} } } : {}),
     }),
   };

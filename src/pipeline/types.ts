@@ -1,7 +1,9 @@
 // The contract between the pipeline (plan + execute) and the stage implementations that the data,
-// training and GAN modules provide. A stage never computes its own cache key: the planner does,
-// from the stage's `slice` of the spec, its `identity` and the keys of its inputs.
+// training and GAN modules provide. A stage never computes its own cache key: the planner does
+// (src/pipeline/keys.ts), from the fields the stage declares it reads, its `identity`, the
+// fingerprint of its built code, the versions of its libraries and the keys of its inputs.
 import type { ExperimentSpec } from '../spec/schema.js';
+import type { KeyParts } from './keys.js';
 
 // `scorer` is the small MNIST classifier behind the GAN quality score (a cached stage like pretrain).
 export const STAGE_KINDS = ['ingest', 'preprocess', 'pretrain', 'scorer', 'features', 'train', 'evaluate'] as const;
@@ -10,8 +12,10 @@ export type StageKind = (typeof STAGE_KINDS)[number];
 /** One node of the compiled pipeline. */
 export interface PlannedStage {
   kind: StageKind;
-  /** Content key: hash of kind, slice, identity, input keys and the stage's code version. */
+  /** Content key: hash of kind, spec slice, identity, code fingerprint, library versions and input keys. */
   key: string;
+  /** The key's parts (shortened), recorded with the run so `sweep --dry-run` can say what changed. */
+  parts: KeyParts;
   /** Upstream stages whose committed output folders this stage reads. */
   inputs: StageKind[];
   /** Whether the output is kept in the shared cache (train/evaluate live in the run instead). */
@@ -56,16 +60,35 @@ export interface StageContext {
   signal: AbortSignal;
 }
 
-export interface StageImpl {
+/** A problem found from the spec alone, at a field (located in the file by the validator). */
+export interface SpecProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Libraries whose version shapes a stage's output (part of its key). */
+export type Library = 'sharp' | 'tfjs';
+
+/** Which spec fields a stage's output depends on. */
+export interface KeyDeclaration {
+  /** Dotted spec paths the stage reads: whole sections (`preprocess`) or single fields (`dataset.maxPixels`). */
+  reads: string[];
+  /** Fields inside `reads` that do not change the output, each with the reason (checked by a property test). */
+  ignores?: Record<string, string>;
+  /** Drops or rewrites fields that matter only in some configurations (e.g. centerFraction only for center). */
+  refine?(slice: Record<string, unknown>, spec: ExperimentSpec): Record<string, unknown>;
+}
+
+export interface StageImpl extends KeyDeclaration {
   kind: StageKind;
-  /** Bumped when the stage's code changes what it writes; part of the key. */
-  version: number;
   /** Upstream stages read through ctx.input(); those not enabled for a spec are dropped. */
   inputs: StageKind[];
-  /** False for train/evaluate: they work in a stable folder (checkpoints) and log to the run. */
+  /** False for train/evaluate: they work in a folder of their run (checkpoints) and log to it. */
   cacheable: boolean;
-  /** The part of the resolved spec that determines this stage's output. */
-  slice(spec: ExperimentSpec): unknown;
+  /** Libraries whose versions join the key (tfjs also brings the backend and our kernels' code). */
+  libraries?: Library[];
+  /** Problems a run of this spec would hit in this stage, found from the spec alone (`ablate validate`). */
+  check?(spec: ExperimentSpec): SpecProblem[];
   /** Extra key material found by looking at the world (e.g. file list, sizes, mtimes). */
   identity?(spec: ExperimentSpec): Promise<unknown>;
   /** Whether this stage takes part for this spec (e.g. `features` only with a cut). */

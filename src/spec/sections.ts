@@ -43,6 +43,12 @@ export const datasetSchema = z
       .max(1)
       .default(0.05)
       .describe('Preprocessing fails when more than this fraction of files cannot be used (bad files are always skipped and listed in the manifest and run log).'),
+    verify: z
+      .enum(['stat', 'content'])
+      .default('stat')
+      .describe(
+        'How a `folder` dataset is recognised as unchanged (its cache key): `stat` by every file\'s path, size and modification time; `content` also hashes every file\'s bytes (slower on big folders; for files rewritten with their old size and time, e.g. by some sync tools).',
+      ),
     targets: z
       .union([
         z.strictObject({ kind: z.literal('file'), path: z.string().describe('JSON file mapping class name → vector.') }),

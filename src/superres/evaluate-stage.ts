@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { gridPng } from '../gan/grid.js';
 import { loadModel } from '../models/index.js';
+import { trainingFiles } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import { toUnitRange } from './metrics.js';
 import './model.js';
@@ -55,9 +56,10 @@ async function run(ctx: StageContext): Promise<void> {
 
 export const stage: StageImpl = {
   kind: 'evaluate',
-  version: SUPERRES_EVALUATE_VERSION,
   inputs: ['preprocess', 'pretrain', 'train'],
   cacheable: false,
-  slice: (spec) => ({ loss: spec.loss, normalize: spec.preprocess.normalize, batchSize: spec.train.batchSize }),
+  libraries: ['tfjs'],
+  reads: ['loss', 'preprocess.normalize', 'train.batchSize', 'train.backend'],
+  identity: trainingFiles,
   run,
 };

@@ -7,7 +7,6 @@ import { loadBase, loadModel } from '../models/index.js';
 import type { StageContext } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { buildLoss, type CompositeLoss } from '../train/losses.js';
-import { trainResultFields } from '../train/optim.js';
 import { pretrainedDir } from '../train/pretrain-stage.js';
 import { factorOf, openSrSplit, type SrArrays } from './train.js';
 
@@ -63,17 +62,4 @@ export async function srLoss(ctx: StageContext, d: SrData): Promise<{ loss: Comp
   };
   const loss = await buildLoss(spec.loss.terms, resolve);
   return { loss, networks: await Promise.all(networks.values()) };
-}
-
-/** Everything that changes what training produces (the key of the train stage's work folder). */
-export function trainSlice(spec: ExperimentSpec) {
-  return {
-    superres: spec.model.superres,
-    base: spec.model.base,
-    loss: spec.loss,
-    train: trainResultFields(spec.train),
-    seed: spec.seed,
-    normalize: spec.preprocess.normalize,
-    evalEvery: spec.evaluate.every,
-  };
 }

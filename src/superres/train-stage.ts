@@ -6,9 +6,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { saveModel } from '../models/index.js';
+import { trainingFiles } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import { superresNet } from './model.js';
-import { openSrData, srLoss, trainSlice } from './setup.js';
+import { openSrData, srLoss } from './setup.js';
 import { fitSr, loadSamples, savePng } from './train.js';
 import { recordStop } from '../train/stop-rule.js';
 
@@ -72,9 +73,15 @@ async function run(ctx: StageContext): Promise<void> {
 
 export const stage: StageImpl = {
   kind: 'train',
-  version: SUPERRES_TRAIN_VERSION,
   inputs: ['preprocess', 'pretrain'],
   cacheable: false,
-  slice: trainSlice,
+  libraries: ['tfjs'],
+  reads: ['model.superres', 'model.base', 'loss', 'train', 'seed', 'preprocess.normalize', 'evaluate.every'],
+  ignores: {
+    'train.logEvery': 'how often step metrics are logged',
+    'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',
+    'train.checkpointMinutes': 'checkpoint cadence, by the clock',
+  },
+  identity: trainingFiles,
   run,
 };

@@ -9,11 +9,34 @@ import { locate, readYamlLayer } from '../spec/index.js';
 import type { ExperimentSpec, SweepSpec } from '../spec/schema.js';
 import { parseCliSweepArgs } from './cli-axes.js';
 import { type AxisInfo, expandSweep, type TrialOverride, type TrialPlan } from './expand.js';
+import { planPipeline, type PlanEntry } from '../pipeline/plan.js';
+import { summariseParts } from '../pipeline/keys.js';
+import type { TrialKeys } from './resume.js';
 
 export interface BuiltTrial extends TrialPlan {
   spec: LoadedSpec['spec'];
-  /** sha256 of the resolved spec: what resume matches on. */
+  /** sha256 of the resolved spec: which earlier runs are this trial's (resume then compares stage keys). */
   hash: string;
+}
+
+/**
+ * The stage keys each trial computes now, from the data, code and libraries as they are: what
+ * resume compares with the keys a finished run recorded.
+ */
+export async function planTrials(trials: readonly BuiltTrial[]): Promise<Array<{ keys: TrialKeys; plan: PlanEntry[] }>> {
+  const out: Array<{ keys: TrialKeys; plan: PlanEntry[] }> = [];
+  for (const t of trials) {
+    const plan = await planPipeline(t.spec);
+    out.push({
+      plan,
+      keys: {
+        hash: t.hash,
+        stages: Object.fromEntries(plan.map((s) => [s.kind, s.key])),
+        keyParts: Object.fromEntries(plan.map((s) => [s.kind, summariseParts(s.parts)])),
+      },
+    });
+  }
+  return out;
 }
 
 export interface BuiltSweep {

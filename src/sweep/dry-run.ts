@@ -2,8 +2,8 @@
 // which it will reuse (from the cache, or from an earlier trial of this sweep computing the same
 // key), without launching anything or writing to the store.
 import { existsSync } from 'node:fs';
-import { cacheStatus, planPipeline } from '../pipeline/plan.js';
-import type { BuiltSweep } from './build.js';
+import { cacheStatus } from '../pipeline/plan.js';
+import { type BuiltSweep, planTrials } from './build.js';
 import { readSweepRuns, storeRoot } from './records.js';
 import { decide } from './resume.js';
 import { toPrior } from './run.js';
@@ -15,6 +15,8 @@ export interface DryRunRow {
   action: string;
   /** Stage kind → `compute`, `reuse (cache)`, `reuse (#n)`, or `—` (trial skipped). */
   stages: Record<string, string>;
+  /** Why a trial that ran before runs again (`dataset changed: 12 files added`). */
+  reason?: string;
 }
 
 export async function dryRun(sweep: BuiltSweep): Promise<{ rows: DryRunRow[]; kinds: string[]; store: string }> {
@@ -24,9 +26,10 @@ export async function dryRun(sweep: BuiltSweep): Promise<{ rows: DryRunRow[]; ki
   const computedBy = new Map<string, number>();
   const kinds: string[] = [];
   const rows: DryRunRow[] = [];
+  const planned = await planTrials(sweep.trials);
   for (const t of sweep.trials) {
-    const d = decide(t.hash, prior);
-    const plan = await planPipeline(t.spec);
+    const { plan, keys } = planned[t.index]!;
+    const d = decide(keys, prior);
     const stages: Record<string, string> = {};
     for (const s of plan) {
       if (!kinds.includes(s.kind)) kinds.push(s.kind);
@@ -39,7 +42,7 @@ export async function dryRun(sweep: BuiltSweep): Promise<{ rows: DryRunRow[]; ki
         computedBy.set(s.key, t.index);
       }
     }
-    rows.push({ index: t.index, name: t.name, hash: t.hash, action: d.action === 'skip' ? 'done (skip)' : d.action, stages });
+    rows.push({ index: t.index, name: t.name, hash: t.hash, action: d.action === 'skip' ? 'done (skip)' : d.action, stages, ...(d.reason ? { reason: d.reason } : {}) });
   }
   return { rows, kinds, store: root };
 }
@@ -63,5 +66,6 @@ export function formatDryRun(sweep: BuiltSweep, r: { rows: DryRunRow[]; kinds: s
     ...body.map(fmt),
     '',
     `stage executions: ${counts.join(', ')}`,
+    ...r.rows.filter((x) => x.reason).map((x) => `#${x.index + 1} ${x.name} runs again: ${x.reason}`),
   ].join('\n');
 }

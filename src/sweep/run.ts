@@ -12,7 +12,7 @@ import { acquire } from '../cache/lock.js';
 import type { RunEvent } from '../pipeline/events.js';
 import { TAG } from '../track/tags.js';
 import type { RunRecord } from '../track/types.js';
-import type { BuiltSweep, BuiltTrial } from './build.js';
+import { type BuiltSweep, type BuiltTrial, planTrials } from './build.js';
 import { valueLabel } from './expand.js';
 import { type LaunchContext, type Launcher, LocalLauncher } from './launcher.js';
 import type { EndStatus, ProcessPool, TrialCommand, TrialOutcome } from './pool.js';
@@ -147,12 +147,18 @@ export function toPrior(runs: RunRecord[], metric: string, live: (r: RunRecord) 
   return runs.filter((r) => r.tags[SWEEP_TAG.role] !== 'parent').map((r) => ({
     runId: r.info.runId,
     hash: r.tags[TAG.specHash],
+    stages: tagsWithPrefix(r.tags, TAG.stage),
+    keyParts: tagsWithPrefix(r.tags, TAG.keyParts),
     status: r.info.status,
     startTime: r.info.startTime,
     live: live(r),
     ...(r.tags[TAG.error] ? { error: r.tags[TAG.error] } : {}),
     ...(r.metrics[metric] !== undefined ? { metric: r.metrics[metric] } : {}),
   }));
+}
+
+function tagsWithPrefix(tags: Record<string, string>, prefix: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(tags).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
 export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): Promise<SweepResult> {
@@ -208,8 +214,11 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     records.writeArtifact(parent, 'base.spec.yaml', stringify(sweep.base.spec));
     await records.upload(parent, log, 'sweep parent run');
 
+    const planned = await planTrials(sweep.trials);
     const results: TrialResult[] = sweep.trials.map((t) => {
-      let d = decide(t.hash, prior);
+      let d = decide(planned[t.index]!.keys, prior);
+      if (d.reason) out.write(`${t.name}: runs again: ${d.reason}
+`);
       // A trial still running on a worker is followed again: its job id finds the same job.
       if (d.action === 'wait') d = { action: 'resume', ...(d.prior ? { prior: d.prior } : {}) };
       return {

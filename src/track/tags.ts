@@ -23,6 +23,8 @@ export const TAG = {
   sweepAxis: 'ablate.axis.',
   /** Prefix: `ablate.stage.<kind>` = that stage's cache key. */
   stage: 'ablate.stage.',
+  /** Prefix: `ablate.key.<kind>` = what that key was made of (spec/code hashes, libraries, data), as JSON. */
+  keyParts: 'ablate.key.',
   error: 'ablate.error',
 } as const;
 
@@ -30,6 +32,8 @@ export interface AblateTagInput {
   specHash?: string;
   /** Stage kind → cache key. */
   stages?: Record<string, string>;
+  /** Stage kind → its key's parts, summarised (JSON). */
+  keyParts?: Record<string, string>;
   backend?: string;
   version?: string;
   sweep?: { id: string; axes: Record<string, unknown> };
@@ -42,6 +46,7 @@ export function ablateTags(input: AblateTagInput): Record<string, string> {
   if (input.backend) tags[TAG.backend] = input.backend;
   if (input.version) tags[TAG.version] = input.version;
   for (const [kind, key] of Object.entries(input.stages ?? {})) tags[safeKey(TAG.stage + kind)] = key;
+  for (const [kind, parts] of Object.entries(input.keyParts ?? {})) tags[safeKey(TAG.keyParts + kind)] = parts;
   if (input.sweep) {
     tags[TAG.sweepId] = input.sweep.id;
     for (const [axis, value] of Object.entries(input.sweep.axes)) {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { batches } from '../data/loader.js';
 import { loadModel } from '../models/io.js';
+import { trainingFiles } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { readIngest } from '../data/ingest.js';
@@ -115,15 +116,16 @@ async function run(ctx: StageContext): Promise<void> {
 
 export const stage: StageImpl = {
   kind: 'evaluate',
-  version: 1,
   inputs: ['ingest', 'preprocess', 'features', 'train'],
   cacheable: false,
-  slice: (spec: ExperimentSpec) => ({
-    evaluate: spec.evaluate,
-    loss: spec.loss,
-    targets: spec.dataset.targets ?? null,
-    // Another evaluation crop re-reads the sources with the training preprocessing otherwise.
-    recrop: spec.evaluate.crop !== undefined && spec.evaluate.crop !== spec.preprocess.crop ? spec.preprocess : null,
-  }),
+  libraries: ['tfjs'],
+  reads: ['evaluate', 'loss', 'dataset.targets', 'seed', 'train.batchSize', 'preprocess.normalize'],
+  ignores: {
+    'evaluate.every': 'how often train evaluates while training (in the train key)',
+    'evaluate.quality': 'the GAN quality score (task gan only)',
+  },
+  // Another evaluation crop re-reads the sources with the training preprocessing otherwise.
+  refine: (slice, spec) => (spec.evaluate.crop !== undefined && spec.evaluate.crop !== spec.preprocess.crop ? { ...slice, recrop: JSON.parse(JSON.stringify(spec.preprocess)) } : slice),
+  identity: trainingFiles,
   run,
 };

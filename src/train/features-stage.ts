@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { normalizeTable } from '../data/loader.js';
 import { ArrayWriter, openArray } from '../data/zarr.js';
-import { archFields, cutModel, loadBase, resolveLayer } from '../models/index.js';
+import { cutModel, loadBase, resolveLayer } from '../models/index.js';
+import { modelContent } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
@@ -71,27 +72,14 @@ async function run(ctx: StageContext): Promise<void> {
 
 export const stage: StageImpl = {
   kind: 'features',
-  version: FEATURES_VERSION,
   inputs: ['preprocess', 'pretrain'],
   cacheable: true,
+  libraries: ['tfjs'],
   enabled: (spec) => spec.model.cut !== undefined && spec.model.trainable === 'head',
-  slice: (spec: ExperimentSpec) => ({
-    // The pretrained weights enter through the pretrain key; without pretraining the base's
-    // architecture and seed (or its path) decide the weights.
-    base: pretrainStage.enabled!(spec) ? null : { arch: spec.model.base.arch, ...archFields(spec.model.base), path: spec.model.base.path ?? null, seed: spec.seed },
-    cut: spec.model.cut,
-    pool: spec.model.pool ?? null,
-    normalize: spec.preprocess.normalize,
-  }),
-  // A user's model file can change under the same path: its size and mtime join the key.
+  reads: ['model.base', 'model.cut', 'model.pool', 'seed', 'preprocess.normalize', 'train.backend'],
+  // A base file counts by content (model.json and its weight files), not by path.
   async identity(spec) {
-    if (!spec.model.base.path) return null;
-    const { stat } = await import('node:fs/promises');
-    const p = spec.model.base.path;
-    const s = await stat(p);
-    const file = s.isDirectory() ? join(p, 'model.json') : p;
-    const f = await stat(file);
-    return { file, size: f.size, mtime: f.mtimeMs };
+    return spec.model.base.path ? { base: await modelContent(spec.model.base.path) } : null;
   },
   run,
 };

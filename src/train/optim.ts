@@ -3,22 +3,10 @@
 // GAN's, super-resolution's — can use the same two functions.
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
-import { resolveWorkers } from './parallel/cores.js';
 
 export type TrainSpec = ExperimentSpec['train'];
 export type OptimizerSpec = Pick<TrainSpec, 'optimizer' | 'lr' | 'momentum'> & { beta1?: number | undefined };
 export type ScheduleSpec = TrainSpec['schedule'];
-
-/**
- * The train section as far as it decides a run's results, for stage keys: how often steps are
- * logged and checkpoints saved does not, and changing it must not strand an interrupted run's
- * checkpoint in a work folder under the old key.
- */
-export function trainResultFields(train: TrainSpec): Omit<TrainSpec, 'logEvery' | 'checkpointEvery' | 'checkpointMinutes'> {
-  const { logEvery: _l, checkpointEvery: _c, checkpointMinutes: _m, ...rest } = train;
-  // The worker count as the run resolves it: it changes the order of the gradient sums.
-  return { ...rest, workers: resolveWorkers(train.workers) };
-}
 
 /** sgd (with momentum when momentum > 0), adam (β1 = `beta1`, default 0.9), or rmsprop (decay 0.9, with momentum). */
 export function makeOptimizer(o: OptimizerSpec): tf.Optimizer {

@@ -157,23 +157,22 @@ async function run(ctx: StageContext): Promise<void> {
 
 export const stage: StageImpl = {
   kind: 'pretrain',
-  version: PRETRAIN_VERSION,
   inputs: ['preprocess'],
   cacheable: true,
+  libraries: ['tfjs'],
   enabled: (spec) => spec.model.base.pretrain !== undefined && spec.model.base.path === undefined,
-  slice: (spec: ExperimentSpec) => ({
-    arch: spec.model.base.arch,
-    ...archFields(spec.model.base),
-    pretrain: spec.model.base.pretrain,
-    seed: spec.seed,
-    // The data seed picks the MNIST split and the generated shapes of a foreign source.
-    dataSeed: spec.model.base.pretrain?.source === spec.dataset.source ? null : spec.dataset.seed,
-    normalize: spec.preprocess.normalize,
-    // Only the MNIST source is resized here, to the training image size.
-    chunk: spec.preprocess.chunk,
-    // The worker count changes the order of the gradient sums (fit splits each batch over them).
-    workers: resolveWorkers(spec.train.workers),
-  }),
+  reads: ['model.base', 'seed', 'dataset.seed', 'dataset.source', 'preprocess.normalize', 'preprocess.chunk', 'train.backend'],
+  ignores: { 'model.base.path': 'a base loaded from a path is never pretrained (the stage is off)' },
+  refine(s, spec) {
+    // The data seed picks the MNIST split and the generated shapes of a foreign source; a source
+    // equal to the dataset reuses the preprocessed arrays (their key is an input).
+    const ds = s.dataset as Record<string, unknown>;
+    if (spec.model.base.pretrain?.source === spec.dataset.source) delete ds.seed;
+    delete ds.source;
+    // The worker count as the run resolves it changes the order of the gradient sums (fit splits each batch over them).
+    s.workers = resolveWorkers(spec.train.workers);
+    return s;
+  },
   run,
 };
 

@@ -10,10 +10,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { buildHead, cutModel, loadBase, resolveLayer, saveModel, setTrainable, stackModel } from '../models/index.js';
+import { trainingFiles } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { fit, type LabelledArrays } from './loop.js';
-import { trainResultFields } from './optim.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
 import { classifyLoss, classTargetsTensor, openLabelled, outputSize, readDataInfo } from './setup.js';
 import { recordStop } from './stop-rule.js';
@@ -111,20 +111,16 @@ async function run(ctx: StageContext): Promise<void> {
 
 export const stage: StageImpl = {
   kind: 'train',
-  version: TRAIN_VERSION,
   inputs: ['preprocess', 'pretrain', 'features'],
   cacheable: false,
-  slice: (spec: ExperimentSpec) => {
-    const train = trainResultFields(spec.train);
-    return {
-      seed: spec.seed,
-      model: { ...spec.model, superres: undefined },
-      loss: spec.loss,
-      train,
-      targets: spec.dataset.targets ?? null,
-      normalize: spec.preprocess.normalize,
-      evaluate: { topK: spec.evaluate.topK, every: spec.evaluate.every },
-    };
+  libraries: ['tfjs'],
+  reads: ['seed', 'model', 'loss', 'train', 'dataset.targets', 'preprocess.normalize', 'evaluate.topK', 'evaluate.every'],
+  ignores: {
+    'model.superres': 'the super-resolution network (task super-resolution only)',
+    'train.logEvery': 'how often step metrics are logged',
+    'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',
+    'train.checkpointMinutes': 'checkpoint cadence, by the clock',
   },
+  identity: trainingFiles,
   run,
 };
