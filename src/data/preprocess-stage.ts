@@ -1,6 +1,5 @@
 // Stage 'preprocess': decode, crop and resize the ingested sources into Zarr arrays.
 import type { StageImpl } from '../pipeline/types.js';
-import type { ExperimentSpec } from '../spec/schema.js';
 import { parseFill } from './geometry.js';
 import { createPool } from './pool/pool.js';
 import { preprocessAll, sizesOf } from './preprocess.js';

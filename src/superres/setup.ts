@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { loadBase, loadModel } from '../models/index.js';
 import type { StageContext } from '../pipeline/types.js';
-import type { ExperimentSpec } from '../spec/schema.js';
 import { buildLoss, type CompositeLoss } from '../train/losses.js';
 import { pretrainedDir } from '../train/pretrain-stage.js';
 import { factorOf, openSrSplit, type SrArrays } from './train.js';

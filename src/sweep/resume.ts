@@ -49,7 +49,9 @@ export function sameKeys(a: Record<string, string> | undefined, b: Record<string
 export function decide(trial: TrialKeys, prior: readonly PriorRun[]): TrialDecision {
   const mine = prior.filter((r) => r.hash === trial.hash).sort((a, b) => b.startTime - a.startTime);
   const live = mine.find((r) => r.live);
-  const same = mine.filter((r) => sameKeys(r.stages, trial.stages));
+  // An interrupted run that recorded no keys (the sweep wrote it for a child that died before
+  // reporting) may continue: its checkpoints, if any, sit in the folders of the current keys.
+  const same = mine.filter((r) => sameKeys(r.stages, trial.stages) || (r.status !== 'FINISHED' && Object.keys(r.stages ?? {}).length === 0));
   const finished = same.find((r) => r.status === 'FINISHED');
   if (finished) return { action: 'skip', prior: finished };
   if (live) return { action: 'wait', prior: live };

@@ -18,7 +18,7 @@ import { type LaunchContext, type Launcher, LocalLauncher } from './launcher.js'
 import type { EndStatus, ProcessPool, TrialCommand, TrialOutcome } from './pool.js';
 import { ProgressBoard, type TrialView } from './progress.js';
 import { SWEEP_TAG, SweepError, SweepRecords, storeRoot, sweepRemote } from './records.js';
-import { decide, type PriorRun, type TrialAction } from './resume.js';
+import { decide, type PriorRun, type TrialAction, type TrialKeys } from './resume.js';
 import { probeHardwareAdapter } from '../backend/webgpu-adapter.js';
 
 export type StageUse = 'computed' | 'reused' | 'waited';
@@ -157,6 +157,14 @@ export function toPrior(runs: RunRecord[], metric: string, live: (r: RunRecord) 
   }));
 }
 
+/** The stage keys a trial computes, as the tags a run records them under. */
+function keyTags(k: TrialKeys): Record<string, string> {
+  return {
+    ...Object.fromEntries(Object.entries(k.stages).map(([kind, key]) => [TAG.stage + kind, key])),
+    ...Object.fromEntries(Object.entries(k.keyParts ?? {}).map(([kind, p]) => [TAG.keyParts + kind, p])),
+  };
+}
+
 function tagsWithPrefix(tags: Record<string, string>, prefix: string): Record<string, string> {
   return Object.fromEntries(Object.entries(tags).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
@@ -283,7 +291,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
             parentRunId,
             trialName: trial.name,
             trialIndex: trial.index,
-            tags: { ...trialTags(sweep, trial), [TAG.specHash]: trial.hash },
+            tags: { ...trialTags(sweep, trial), [TAG.specHash]: trial.hash, ...keyTags(planned[trial.index]!.keys) },
             startTime: startTimes.get(id) ?? Date.now(),
           });
           const folder = records.runFolder(runId);

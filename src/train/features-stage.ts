@@ -12,7 +12,7 @@ import { cutModel, loadBase, resolveLayer } from '../models/index.js';
 import { modelContent } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
-import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
+import { pretrainedDir } from './pretrain-stage.js';
 import { readDataInfo } from './setup.js';
 
 export const FEATURES_VERSION = 1;
