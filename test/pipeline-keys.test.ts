@@ -98,13 +98,14 @@ test('a folder dataset is keyed by its file list (sizes, mtimes) and with verify
   mkdirSync(join(root, 'b'), { recursive: true });
   writeFileSync(join(root, 'a', '1.png'), 'aaaa');
   writeFileSync(join(root, 'b', '1.png'), 'bbbb');
+  // A whole-second mtime, so setting it back below is exact.
+  utimesSync(join(root, 'a', '1.png'), 1e9, 1e9);
   const stat = { dataset: { source: 'folder', path: root } };
   const content = { dataset: { source: 'folder', path: root, verify: 'content' } };
   const [s1, c1] = [await keys(stat), await keys(content)];
   // Same size, same mtime, other bytes: only content verification sees it.
-  const t = statSync(join(root, 'a', '1.png')).mtime;
   writeFileSync(join(root, 'a', '1.png'), 'AAAA');
-  utimesSync(join(root, 'a', '1.png'), t, t);
+  utimesSync(join(root, 'a', '1.png'), 1e9, 1e9);
   assert.equal((await keys(stat)).ingest, s1.ingest);
   assert.notEqual((await keys(content)).ingest, c1.ingest);
   writeFileSync(join(root, 'b', '2.png'), 'more');
