@@ -1,6 +1,6 @@
 // Hydra-style `a.b.c=value` overrides. The value is read as YAML (so `3` is a number and
 // `[64,128]` a list) and then typed by the field it names: a string field keeps the text as
-// typed, so `track.experiment=2024` stays a string.
+// typed, so `track.experiment=2024` stays a string, and `#` is text (`preprocess.fill=#ffffff`).
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { SpecError, type SpecIssue } from './issues.js';
@@ -27,11 +27,23 @@ export function splitOverride(text: string): { path: string[]; raw: string } | u
   return { path: key.split('.'), raw: text.slice(eq + 1) };
 }
 
+// In an override a `#` is part of the value, never a YAML comment (Hydra reads it so):
+// `preprocess.fill=#ffffff` is the colour the user typed, not null. It is swapped for a
+// private-use character while YAML reads the value, and back afterwards.
+const HASH = '\uE000';
+
+function restoreHashes(v: unknown): unknown {
+  if (typeof v === 'string') return v.replaceAll(HASH, '#');
+  if (Array.isArray(v)) return v.map(restoreHashes);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [restoreHashes(k) as string, restoreHashes(x)]));
+  return v;
+}
+
 /** Read a raw override value as YAML, typed by what the field accepts. */
 export function typedValue(raw: string, kinds: Set<string>): unknown {
   let parsed: unknown;
   try {
-    parsed = parseYaml(raw);
+    parsed = restoreHashes(parseYaml(raw.replaceAll('#', HASH)));
   } catch {
     parsed = raw;
   }

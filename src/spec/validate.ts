@@ -44,6 +44,19 @@ function describe(v: unknown): string {
   return String(v);
 }
 
+const TYPE_NAMES: Record<string, string> = { string: 'a string', number: 'a number', boolean: 'true or false', tuple: 'a list', array: 'a list', object: 'a mapping' };
+
+/** What one failed union alternative wanted, in words. */
+function expectedOf(e: ZIssue): string {
+  if (e.code === 'invalid_type') return TYPE_NAMES[e.expected] ?? e.expected;
+  return tidy(e.message).replace(/^expected /, '');
+}
+
+// A bare `#` in YAML starts a comment, so `fill: #ffffff` reads as null: say so.
+function nullHint(got: unknown): string {
+  return got === null ? '; in YAML an unquoted # starts a comment: quote the value, e.g. "#ffffff"' : '';
+}
+
 function tidy(message: string): string {
   return message.replace(/^Invalid input: /, '').replace(/^Too (small|big): /, '').replace(/^Invalid (string|option): /, '');
 }
@@ -81,13 +94,15 @@ export function toSpecIssues(schema: z.ZodType, error: z.ZodError, data: unknown
           push(path, `expected one of ${values.join(', ')} (got ${describe(got)})`);
           break;
         }
-        const alts = [...new Set(issue.errors.map((errs) => errs.map((e) => tidy(e.message)).join(', ')))];
-        push(path, `expected ${alts.join(' or ')} (got ${describe(got)})`);
+        // Each alternative once, as what it expects: "a string or a list", not zod's
+        // "expected expected string, received null or expected tuple, received null".
+        const alts = [...new Set(issue.errors.map((errs) => errs.map(expectedOf).join(', ')))];
+        push(path, `expected ${alts.join(' or ')} (got ${describe(got)})${nullHint(got)}`);
         break;
       }
       case 'invalid_type': {
         const got = valueAt(data, path);
-        push(path, got === undefined ? 'is required' : `expected ${issue.expected}, got ${describe(got)}`);
+        push(path, got === undefined ? 'is required' : `expected ${issue.expected}, got ${describe(got)}${nullHint(got)}`);
         break;
       }
       case 'too_small':
