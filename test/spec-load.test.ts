@@ -92,3 +92,10 @@ test('did-you-mean offers close names and synonyms, nothing for unrelated words'
   assert.equal(didYouMean('batchsize', ['epochs', 'batchSize', 'lr']), 'batchSize');
   assert.equal(didYouMean('zzzzzz', ['border', 'center', 'squish']), undefined);
 });
+
+test('issue 13 problem 8: an override value is the text typed, # included (Hydra reads it so)', () => {
+  const d = files({ 'a.yaml': 'preprocess: {crop: border}\n' });
+  assert.equal(loadSpec(join(d, 'a.yaml'), ['preprocess.fill=#ffffff']).spec.preprocess.fill, '#ffffff');
+  assert.equal(loadSpec(join(d, 'a.yaml'), ['track.runName=trial #3']).spec.track.runName, 'trial #3');
+  assert.deepEqual(loadSpec(join(d, 'a.yaml'), ['preprocess.fill=[255, 255, 255]']).spec.preprocess.fill, [255, 255, 255]);
+});
