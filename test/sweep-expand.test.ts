@@ -108,10 +108,11 @@ describe('expandSweep', () => {
       overrides: [['model.base.width=32']],
     },
     {
-      name: 'strings that YAML would misread are quoted',
+      // An override's # is text (issue 13), so a colour goes as typed, as a user would type it.
+      name: 'a # in a string value goes as typed',
       spec: { base: 'b.yaml', grid: { 'preprocess.fill': ['#000000', '#ffffff'] } },
       trials: ['fill=#000000', 'fill=#ffffff'],
-      overrides: [['preprocess.fill="#000000"'], ['preprocess.fill="#ffffff"']],
+      overrides: [['preprocess.fill=#000000'], ['preprocess.fill=#ffffff']],
     },
   ];
   for (const c of cases) {
@@ -198,7 +199,9 @@ describe('expandSweep', () => {
       assert.ok(text.startsWith(`${path}=`), text);
     }
     assert.equal(overrideText('track.experiment', '2024'), 'track.experiment=2024');
-    assert.equal(overrideText('preprocess.fill', '#123456'), 'preprocess.fill="#123456"');
+    assert.equal(overrideText('preprocess.fill', '#123456'), 'preprocess.fill=#123456');
+    // What YAML would still misread is quoted: a string that looks like a mapping.
+    assert.equal(overrideText('track.experiment', 'a: b'), 'track.experiment="a: b"');
   });
 });
 

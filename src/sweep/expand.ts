@@ -53,7 +53,7 @@ interface AxisValues {
 
 /**
  * The override text for a value from YAML. A string goes as typed when it reads back as itself
- * (`crop=center`), quoted otherwise (`fill="#000000"`, since `#` starts a YAML comment); the
+ * (`crop=center`, `fill=#000000`: an override's `#` is text), quoted otherwise (`"a: b"`); the
  * field's type decides how the child parses it, so each candidate is checked by parsing it.
  */
 export function overrideText(path: string, value: unknown): string {
