@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { NO_PARTS, specSlice } from '../src/pipeline/keys.js';
 import { writeArray } from '../src/data/zarr.js';
+import { learningRate } from '../src/train/optim.js';
 import { stage } from '../src/gan/train-stage.js';
 import { loadModel } from '../src/models/io.js';
 import type { StageContext, StageRun } from '../src/pipeline/types.js';
@@ -42,7 +43,8 @@ const specs = {
     seed: 6,
     preprocess: { size: 8, channels: 1, normalize: 'symmetric' },
     gan: { kind: 'wgan', latent: 4, width: 4, sampleEvery: CHECKPOINT_AT, critic: { steps: 2, warmup: { steps: 3, generatorSteps: 2 }, clip: 0.05 } },
-    train: { steps: STEPS, batchSize: 4, optimizer: 'rmsprop', lr: 5e-3, momentum: 0.5, backend: 'cpu' },
+    // A schedule, which the GAN loop once ignored: the rate of each step must also survive a resume.
+    train: { steps: STEPS, batchSize: 4, optimizer: 'rmsprop', lr: 5e-3, momentum: 0.5, backend: 'cpu', schedule: { kind: 'cosine', warmupSteps: 2 } },
   }),
 };
 
@@ -114,6 +116,12 @@ for (const [kind, spec] of Object.entries(specs)) {
     const whole = join(root, `${kind}-whole`);
     const cut = join(root, `${kind}-cut`);
     const w = await runStage(spec, whole);
+    if (spec.train.schedule.kind !== 'constant') {
+      // train.schedule is honoured by generator step, with the formula every task uses.
+      const want = Array.from({ length: STEPS }, (_, g) => learningRate(spec.train.lr, spec.train.schedule, { step: g, epoch: Math.floor(g / 3), totalSteps: STEPS }));
+      assert.deepEqual([...w.metrics.get('lr')!.values()], want);
+      assert.ok(want[0]! < want[1]! && want[7]! < want[2]!, 'warm-up, then decay');
+    }
 
     // Ctrl-C two steps after the periodic checkpoint at step 3: the stage keeps those two steps.
     // A hard kill one step after it would leave the step-3 checkpoint (the snapshot), and a run
@@ -133,7 +141,7 @@ for (const [kind, spec] of Object.entries(specs)) {
       assert.ok(!bootstraps(r.logs), 'a resumed run does not bootstrap again');
       // The steps before the checkpoint are replayed from it: the resumed run holds the whole curve.
       assert.deepEqual([...r.metrics.get('g_loss')!.keys()], [0, 1, 2, 3, 4, 5, 6, 7]);
-      for (const key of ['d_loss', 'g_loss', 'critic_steps', ...(w.metrics.has('bootstrap_d_loss') ? ['bootstrap_d_loss'] : [])]) {
+      for (const key of ['d_loss', 'g_loss', 'critic_steps', ...['bootstrap_d_loss', 'lr'].filter((k) => w.metrics.has(k))]) {
         for (const [step, v] of r.metrics.get(key)!) {
           const ref = w.metrics.get(key)!.get(step)!;
           assert.ok(Math.abs(v - ref) < 1e-4 * Math.max(1, Math.abs(ref)), `${key} at step ${step}: ${v} vs ${ref}`);

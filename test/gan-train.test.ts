@@ -5,7 +5,8 @@ import { clipWeights, criticLoss, discriminatorCrossEntropy, generatorCrossEntro
 import { buildDiscriminator, buildGenerator, DEFAULT_CONV_WIDTH, type GanKind } from '../src/gan/models.js';
 import { Seeds } from '../src/gan/random.js';
 import { ArraySource } from '../src/gan/real-source.js';
-import { GAN_DEFAULT_BETA1, GanTrainer, type GanTrainConfig, ganConfigFromSpec } from '../src/gan/trainer.js';
+import { GanTrainer, type GanTrainConfig, ganConfigFromSpec } from '../src/gan/trainer.js';
+import { GAN_BETA1 } from '../src/train/optim.js';
 import { experimentSchema } from '../src/spec/schema.js';
 
 before(async () => {
@@ -144,7 +145,7 @@ test('train.beta1 and gan.width reach the optimizer and the networks (β1 0.5 fo
   const base = { name: 'w', task: 'gan', dataset: { source: 'mnist' }, preprocess: { size: 28, channels: 1, normalize: 'symmetric' } };
   const shape28 = { height: 28, width: 28, channels: 1 };
   const unset = ganConfigFromSpec(experimentSchema.parse({ ...base, gan: { kind: 'dcgan' } }), shape28);
-  assert.equal(unset.beta1, GAN_DEFAULT_BETA1);
+  assert.equal(unset.beta1, GAN_BETA1);
   assert.equal(unset.width, DEFAULT_CONV_WIDTH);
   const set = ganConfigFromSpec(experimentSchema.parse({ ...base, gan: { kind: 'wgan', width: 8 }, train: { beta1: 0.7 } }), shape28);
   assert.equal(set.beta1, 0.7);

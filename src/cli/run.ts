@@ -1,5 +1,6 @@
 import { loadSpec } from '../spec/load.js';
 import { fdSink } from '../pipeline/events.js';
+import { checkSpec } from '../pipeline/check.js';
 import { cacheStatus, planPipeline } from '../pipeline/plan.js';
 import { EXIT, parseVerbArgs, UsageError } from './args.js';
 import { summarize } from './summary.js';
@@ -36,6 +37,8 @@ export async function run(argv: string[]): Promise<number> {
   if (args.positionals.length !== 1) throw new UsageError(`expected one spec file\n\n${HELP}`);
   const loaded = loadSpec(args.positionals[0]!, args.overrides);
   const { spec } = loaded;
+  // What the spec alone shows a run would fail on is reported now, not after minutes of training.
+  await checkSpec(loaded);
 
   if (args.values['dry-run']) {
     const plan = await planPipeline(spec);

@@ -2,7 +2,7 @@
 // then run them as child processes with a shared stage cache, resumable and Ctrl-C safe.
 import { cpus } from 'node:os';
 import { relative } from 'node:path';
-import { buildSweep } from '../sweep/build.js';
+import { buildSweep, checkTrials } from '../sweep/build.js';
 import { CliAxisError } from '../sweep/cli-axes.js';
 import { dryRun, formatDryRun } from '../sweep/dry-run.js';
 import { fmtDuration, fmtMetric } from '../sweep/progress.js';
@@ -73,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   if (sweep.trials.length === 0) throw new UsageError('the sweep has no trials');
+  await checkTrials(sweep);
   const first = sweep.trials[0]!.spec;
   if (args.values['dry-run']) {
     let r: Awaited<ReturnType<typeof dryRun>>;

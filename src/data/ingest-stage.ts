@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import type { StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { listFolder, listingIdentity } from './folder.js';
-import { datasetRoot, ingest } from './ingest.js';
+import { datasetRoot, ingest, knownClasses } from './ingest.js';
 import { createPool } from './pool/pool.js';
 
 export const stage: StageImpl = {
@@ -26,6 +26,12 @@ export const stage: StageImpl = {
     if (spec.dataset.source === 'folder') ds.path = datasetRoot(spec.dataset, '');
     if (spec.dataset.source !== 'shapes') delete ds.count;
     return d;
+  },
+  check(spec) {
+    const d = spec.dataset;
+    const all = knownClasses(d.source);
+    if (!all || !d.classes) return [];
+    return d.classes.flatMap((c, i) => (all.includes(c) ? [] : [{ path: ['dataset', 'classes', i], message: `${d.source} has no class "${c}" (known: ${all.join(', ')})` }]));
   },
   async identity(spec: ExperimentSpec) {
     const d = spec.dataset;

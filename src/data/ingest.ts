@@ -34,6 +34,13 @@ export interface IngestManifest {
   seconds: number;
 }
 
+/** The classes a generated or packaged source has (a folder's are known only by listing it). */
+export function knownClasses(source: Dataset['source']): string[] | undefined {
+  if (source === 'shapes') return SHAPE_CLASSES.map((c) => c.name);
+  if (source === 'mnist') return Array.from({ length: 10 }, (_, i) => String(i));
+  return undefined;
+}
+
 export function datasetRoot(d: Dataset, out: string): string {
   if (!d.path) return join(out, 'images');
   return isAbsolute(d.path) ? d.path : resolve(d.path);
@@ -66,7 +73,7 @@ export async function ingest(o: IngestOptions): Promise<IngestManifest> {
     const strip = (f: (typeof good)[number]): IngestItem => ({ file: f.file, label: f.label, bytes: f.bytes });
     m = { source: 'folder', root, raw: null, classes: listing.classes, splits: { train: s.train.map(strip), val: s.val.map(strip) }, bad, total: listing.files.length, seconds: 0 };
   } else if (d.source === 'shapes') {
-    const all = SHAPE_CLASSES.map((c) => c.name);
+    const all = knownClasses('shapes')!;
     const classes = d.classes ?? all;
     const unknown = classes.filter((c) => !all.includes(c));
     if (unknown.length) throw new Error(`dataset.classes: shapes has no class ${unknown.join(', ')} (known: ${all.join(', ')})`);
@@ -79,7 +86,7 @@ export async function ingest(o: IngestOptions): Promise<IngestManifest> {
     m = { source: 'shapes', root, raw: null, classes, splits: { train: s.train.map(item), val: s.val.map(item) }, bad: [], total: d.count, seconds: 0 };
   } else {
     const digits = await loadMnist();
-    const all = Array.from({ length: 10 }, (_, i) => String(i));
+    const all = knownClasses('mnist')!;
     const classes = d.classes ?? all;
     const unknown = classes.filter((c) => !all.includes(c));
     if (unknown.length) throw new Error(`dataset.classes: mnist classes are the digits 0–9, not ${unknown.join(', ')}`);

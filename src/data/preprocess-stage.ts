@@ -26,6 +26,14 @@ export const stage: StageImpl = {
     if (spec.preprocess.crop !== 'center') delete p.centerFraction;
     return s;
   },
+  check(spec) {
+    const p = spec.preprocess;
+    const first = sizesOf(p)[0]!;
+    if (p.downscale && first % p.downscale !== 0) {
+      return [{ path: ['preprocess', 'size', ...(Array.isArray(p.size) ? [0] : [])], message: `${first} is not divisible by preprocess.downscale ${p.downscale} (the low-resolution side must be whole)` }];
+    }
+    return [];
+  },
   async run(ctx) {
     const pool = createPool(ctx.spec.preprocess.workers);
     try {

@@ -37,7 +37,8 @@ export const stage: StageImpl = {
   cacheable: false,
   libraries: ['tfjs'],
   enabled: qualityApplies,
-  reads: ['gan.samples', 'seed', 'train.backend'],
+  // `evaluate.quality` only switches the stage on (enabled), but it is this stage's field.
+  reads: ['gan.samples', 'evaluate.quality', 'seed', 'train.backend'],
   async run(ctx) {
     await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
     const info = JSON.parse(await readFile(join(ctx.input('train'), 'generator.json'), 'utf8')) as GeneratorInfo;

@@ -7,11 +7,12 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/index.js';
 import { trainingWorkers } from '../train/epoch-loop.js';
 import { saveModel } from '../models/io.js';
-import type { StageContext, StageImpl } from '../pipeline/types.js';
+import type { SpecProblem, StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
 import { SaveClock } from '../train/epoch-progress.js';
 import { recordStop } from '../train/stop-rule.js';
+import { learningRate } from '../train/optim.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
@@ -43,8 +44,13 @@ interface GanProgress {
   real: SourcePosition;
 }
 
+/** Generator steps in one pass over the training images: the GAN's "epoch" (`train.epochs`, the step and exponential schedules). */
+export function ganStepsPerEpoch(spec: ExperimentSpec, trainCount: number): number {
+  return Math.max(1, Math.floor(trainCount / spec.train.batchSize));
+}
+
 export function ganSteps(spec: ExperimentSpec, trainCount: number): number {
-  return spec.train.steps ?? spec.train.epochs * Math.max(1, Math.floor(trainCount / spec.train.batchSize));
+  return spec.train.steps ?? spec.train.epochs * ganStepsPerEpoch(spec, trainCount);
 }
 
 async function writeGrid(ctx: StageContext, trainer: GanTrainer, noise: tf.Tensor2D, range: [number, number], name: string): Promise<void> {
@@ -65,13 +71,29 @@ export const stage: StageImpl = {
   inputs: ['preprocess', 'scorer'],
   cacheable: false,
   libraries: ['tfjs'],
-  reads: ['seed', 'preprocess.normalize', 'gan', 'train'],
+  // The train fields the GAN loop uses; the others (stop, budget, augment, logEvery: every step is
+  // logged; checkpointEvery: it checkpoints at gan.sampleEvery) are not read, so a gan spec that
+  // sets one is told it does nothing.
+  reads: [
+    'seed',
+    'preprocess.normalize',
+    'gan',
+    ...['epochs', 'steps', 'batchSize', 'optimizer', 'lr', 'momentum', 'beta1', 'decay', 'epsilon', 'schedule', 'backend', 'checkpointMinutes'].map((f) => `train.${f}`),
+  ],
   ignores: {
     'gan.samples': 'samples drawn for the quality score, by evaluate',
-    'train.logEvery': 'how often step metrics are logged',
-    'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',
-    'train.checkpointMinutes': 'checkpoint cadence, by the clock',
-    'train.schedule': 'the GAN loop keeps lr constant (ablate validate rejects a schedule for task gan)',
+    'train.checkpointMinutes': 'checkpoint cadence, by the clock: a resumed run continues where it stopped (the same results)',
+  },
+  check(spec) {
+    const out: SpecProblem[] = [];
+    if (spec.preprocess.normalize === 'imagenet') {
+      out.push({ path: ['preprocess', 'normalize'], message: 'is imagenet, but task gan needs unit or symmetric (the generator ends in sigmoid or tanh)' });
+    }
+    const side = Array.isArray(spec.preprocess.size) ? spec.preprocess.size[0]! : spec.preprocess.size;
+    if (spec.gan.kind !== 'gan' && side % 4 !== 0) {
+      out.push({ path: ['preprocess', 'size'], message: `is ${side}, but ${spec.gan.kind} upsamples twice by 2, so the image side must be divisible by 4` });
+    }
+    return out;
   },
   async run(ctx) {
     const { spec } = ctx;
@@ -82,6 +104,9 @@ export const stage: StageImpl = {
     const cfg = ganConfigFromSpec(spec, real.shape);
     const range: [number, number] = cfg.output === 'tanh' ? [-1, 1] : [0, 1];
     const steps = ganSteps(spec, real.count);
+    const perEpoch = ganStepsPerEpoch(spec, real.count);
+    // The same train.schedule as every task, by generator step (a resumed run sets the same rates).
+    const scheduled = spec.train.schedule.kind !== 'constant' || spec.train.schedule.warmupSteps > 0;
     const trainer = new GanTrainer(cfg);
     const noise = tf.randomNormal([GRID_SAMPLES, cfg.latent], 0, 1, 'float32', new Seeds(spec.seed + 7919).next()) as tf.Tensor2D;
     const ckptDir = join(ctx.out, 'checkpoint');
@@ -147,7 +172,10 @@ export const stage: StageImpl = {
         if (g > start) await checkpoint(g, seconds());
         throw ctx.signal.reason ?? new Error('aborted');
       }
+      const lr = learningRate(spec.train.lr, spec.train.schedule, { step: g, epoch: Math.floor(g / perEpoch), totalSteps: steps });
+      trainer.setLearningRate(lr);
       const m = await trainer.step(g, real);
+      if (scheduled) record('lr', lr, g);
       criticTotal += m.critic_steps;
       // Every generator step, regardless of train.logEvery: the schedule must be checkable from the store.
       for (const [k, v] of Object.entries(m)) record(k, v as number, g);

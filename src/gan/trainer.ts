@@ -6,6 +6,7 @@ import type { Checkpointable } from '../train/checkpoint.js';
 import { DataParallel, localStep } from '../train/parallel/group.js';
 import type { ShardGrads } from '../train/parallel/replica.js';
 import { shardSizes } from '../train/parallel/shards.js';
+import { GAN_BETA1, makeOptimizer, setLearningRate } from '../train/optim.js';
 import {
   clipWeights,
   criticLoss,
@@ -30,6 +31,9 @@ export interface GanTrainConfig {
   momentum: number;
   /** Adam β1 (`train.beta1`; 0.5 when unset, the DCGAN paper's value). */
   beta1?: number;
+  /** RMSprop ρ and the adam/rmsprop epsilon (`train.decay`, `train.epsilon`; unset: the factory's defaults). */
+  decay?: number | undefined;
+  epsilon?: number | undefined;
   /** Filters of the first conv of dcgan/wgan networks (`gan.width`). */
   width?: number;
   critic: ExperimentSpec['gan']['critic'];
@@ -44,9 +48,6 @@ export interface StepMetrics {
   wasserstein_estimate?: number;
 }
 
-/** Adam β1 for GANs when `train.beta1` is unset: the DCGAN paper's 0.5 (0.9 carries momentum across a moving target). */
-export const GAN_DEFAULT_BETA1 = 0.5;
-
 /** The WGAN paper's clip when a wgan spec leaves `gan.critic.clip` unset: without it there is no WGAN. */
 export const DEFAULT_WGAN_CLIP = 0.01;
 
@@ -60,23 +61,13 @@ export function ganConfigFromSpec(spec: ExperimentSpec, shape: ImageShape): GanT
     optimizer: spec.train.optimizer,
     lr: spec.train.lr,
     momentum: spec.train.momentum,
-    beta1: spec.train.beta1 ?? GAN_DEFAULT_BETA1,
+    beta1: spec.train.beta1 ?? GAN_BETA1,
+    decay: spec.train.decay,
+    epsilon: spec.train.epsilon,
     width: spec.gan.width,
     critic: spec.gan.critic,
     seed: spec.seed,
   };
-}
-
-function makeOptimizer(cfg: GanTrainConfig): tf.Optimizer {
-  switch (cfg.optimizer) {
-    case 'adam':
-      return tf.train.adam(cfg.lr, cfg.beta1 ?? GAN_DEFAULT_BETA1, 0.999);
-    // decay 0.99 = PyTorch's RMSprop alpha, what the WGAN reference ran with.
-    case 'rmsprop':
-      return tf.train.rmsprop(cfg.lr, 0.99, cfg.momentum, 1e-8);
-    case 'sgd':
-      return tf.train.momentum(cfg.lr, cfg.momentum);
-  }
 }
 
 const vars = (m: tf.LayersModel) => m.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -183,8 +174,10 @@ export class GanTrainer {
     const seeds = new Seeds(cfg.seed);
     this.generator = buildGenerator(cfg.kind, cfg.latent, cfg.shape, cfg.output, seeds, cfg.width);
     this.discriminator = buildDiscriminator(cfg.kind, cfg.shape, seeds, cfg.width);
-    this.gOpt = makeOptimizer(cfg);
-    this.dOpt = makeOptimizer(cfg);
+    // The one factory of every task (src/train/optim.ts): rmsprop, adam and sgd mean the same here.
+    const opt = { ...cfg, beta1: cfg.beta1 ?? GAN_BETA1 };
+    this.gOpt = makeOptimizer(opt);
+    this.dOpt = makeOptimizer(opt);
     this.noiseSeeds = new Seeds(cfg.seed + 1);
     this.clip = cfg.critic.clip ?? (cfg.kind === 'wgan' ? DEFAULT_WGAN_CLIP : undefined);
     this.phases = ganPhases(cfg.kind, cfg.latent, cfg.shape, this.generator, this.discriminator, vars(this.discriminator), vars(this.generator));
@@ -216,6 +209,12 @@ export class GanTrainer {
     const opt = phase === 0 ? this.dOpt : this.gOpt;
     const step = this.stepCount++;
     return this.group ? this.group.step(b, opt, step, phase) : localStep(this.phases[phase]!, phase === 0 ? vars(this.discriminator) : vars(this.generator), b, opt);
+  }
+
+  /** The learning rate of both networks for the next step (`train.schedule`). */
+  setLearningRate(lr: number): void {
+    setLearningRate(this.gOpt, lr);
+    setLearningRate(this.dOpt, lr);
   }
 
   noise(n: number): tf.Tensor2D {

@@ -8,7 +8,7 @@ import { commit, dropCorrupt, isComplete, makeTemp, MARKER } from '../cache/comm
 import { takeWorkFolder } from '../cache/workdir.js';
 import type { LoadedSpec } from '../spec/load.js';
 import { nullSink, type EventSink } from './events.js';
-import { planPipeline, TF_STAGES, type PlanEntry } from './plan.js';
+import { planPipeline, type PlanEntry, usesTf } from './plan.js';
 import { createProgress, formatDuration } from './progress.js';
 import type { StageContext, StageKind, StageLogger } from './types.js';
 import { TAG } from '../track/tags.js';
@@ -71,7 +71,7 @@ export async function executePipeline(loaded: LoadedSpec, opts: ExecuteOptions =
   try {
     for (const stage of plan) {
       if (signal.aborted) throw new AbortedError();
-      if (!backendReady && TF_STAGES.has(stage.kind)) {
+      if (!backendReady && usesTf(stage.impl)) {
         const { initBackend, parallelisesItself } = await import('../backend/index.js');
         const { resolveWorkers } = await import('../train/parallel/cores.js');
         const workers = resolveWorkers(spec.train.workers);

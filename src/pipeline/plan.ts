@@ -6,15 +6,15 @@ import { shortHash } from '../spec/hash.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { isComplete } from '../cache/commit.js';
 import { codeFingerprint, type KeyParts, libraryVersions, specSlice, stageKey } from './keys.js';
-import { loadStage, stageUrl } from './registry.js';
-import { STAGE_KINDS, type PlannedStage, type StageImpl, type StageKind } from './types.js';
+import { loadTaskStages, stageUrl } from './registry.js';
+import type { PlannedStage, StageImpl, StageKind } from './types.js';
 
 export interface PlanEntry extends PlannedStage {
   impl: StageImpl;
 }
 
-/** Stages that touch TensorFlow (the backend is initialised before the first of them). */
-export const TF_STAGES: ReadonlySet<StageKind> = new Set(['pretrain', 'scorer', 'features', 'train', 'evaluate']);
+/** Whether a stage touches TensorFlow (the backend is initialised before the first that does). */
+export const usesTf = (impl: StageImpl): boolean => impl.libraries?.includes('tfjs') ?? false;
 
 // The backend's kernels are ours: their code is part of every TF stage's fingerprint.
 const BACKEND_MODULE = new URL('../backend/index.js', import.meta.url);
@@ -23,13 +23,13 @@ export async function planPipeline(spec: ExperimentSpec, opts: { cwd?: string } 
   const cacheRoot = resolve(opts.cwd ?? process.cwd(), spec.cache.dir);
   const plan: PlanEntry[] = [];
   const keys = new Map<StageKind, string>();
-  for (const kind of STAGE_KINDS) {
-    const impl = await loadStage(kind, spec.task);
-    if (!impl || (impl.enabled && !impl.enabled(spec))) continue;
+  for (const { reg, impl } of await loadTaskStages(spec.task)) {
+    if (impl.enabled && !impl.enabled(spec)) continue;
+    const kind = impl.kind;
     const inputs = impl.inputs.filter((k) => keys.has(k));
     const slice = specSlice(spec, impl);
     const libs = impl.libraries ?? [];
-    const code = [codeFingerprint(stageUrl(kind, spec.task)!), ...(libs.includes('tfjs') ? [codeFingerprint(BACKEND_MODULE)] : [])].join('+');
+    const code = [codeFingerprint(stageUrl(reg)), ...(libs.includes('tfjs') ? [codeFingerprint(BACKEND_MODULE)] : [])].join('+');
     const parts: KeyParts = {
       spec: shortHash(slice).slice(0, 16),
       code,

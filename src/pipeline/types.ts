@@ -4,10 +4,10 @@
 // fingerprint of its built code, the versions of its libraries and the keys of its inputs.
 import type { ExperimentSpec } from '../spec/schema.js';
 import type { KeyParts } from './keys.js';
+import type { StageKind } from './registry.js';
 
-// `scorer` is the small MNIST classifier behind the GAN quality score (a cached stage like pretrain).
-export const STAGE_KINDS = ['ingest', 'preprocess', 'pretrain', 'scorer', 'features', 'train', 'evaluate'] as const;
-export type StageKind = (typeof STAGE_KINDS)[number];
+// The kinds are what the registrations provide (src/pipeline/registry.ts).
+export type { StageKind };
 
 /** One node of the compiled pipeline. */
 export interface PlannedStage {
@@ -64,6 +64,8 @@ export interface StageContext {
 export interface SpecProblem {
   path: (string | number)[];
   message: string;
+  /** Point at the field's name rather than its value (a whole section that should not be there). */
+  atKey?: boolean;
 }
 
 /** Libraries whose version shapes a stage's output (part of its key). */
@@ -87,8 +89,13 @@ export interface StageImpl extends KeyDeclaration {
   cacheable: boolean;
   /** Libraries whose versions join the key (tfjs also brings the backend and our kernels' code). */
   libraries?: Library[];
-  /** Problems a run of this spec would hit in this stage, found from the spec alone (`ablate validate`). */
-  check?(spec: ExperimentSpec): SpecProblem[];
+  /**
+   * Problems a run of this spec would hit in this stage, found from the spec alone: `ablate
+   * validate`, `run` and `sweep` (and their --dry-run) report them, located at the field, before
+   * anything runs. `written` is what the spec files and overrides set (before defaults), for
+   * checks that depend on whether the user asked for something.
+   */
+  check?(spec: ExperimentSpec, written: Record<string, unknown>): SpecProblem[];
   /** Extra key material found by looking at the world (e.g. file list, sizes, mtimes). */
   identity?(spec: ExperimentSpec): Promise<unknown>;
   /** Whether this stage takes part for this spec (e.g. `features` only with a cut). */

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { shortHash, hashOf } from './hash.js';
 import { SpecError, type SpecIssue } from './issues.js';
 import { parseOverride, setIn, type Override } from './overrides.js';
+import { presetOf } from './presets.js';
 import { experimentSchema, sweepSchema, type ExperimentSpec, type SweepSpec } from './schema.js';
 import { locate, readYamlLayer, type FileLayer, type Layer } from './source.js';
 import { toSpecIssues } from './validate.js';
@@ -106,6 +107,9 @@ export function resolveSpec(data: Obj, fileLayers: Layer[], overrideTexts: reado
       else throw e;
     }
   }
+  // After every file and override, so what any of them sets explicitly wins over the preset.
+  const preset = presetOf(input);
+  if (preset) input = deepMerge(preset, input);
   const layers: Layer[] = [...fileLayers, ...overrides.map((o) => ({ kind: 'override' as const, text: o.text, path: o.path }))];
   const spec = parseWithLayers(experimentSchema, input, layers, issues);
   return { spec, input, file, layers, overrides, hash: hashOf(spec) };

@@ -229,6 +229,19 @@ export const trainSchema = z
       .lt(1)
       .optional()
       .describe('Adam β1. Unset: 0.9, or 0.5 for task gan (the DCGAN recommendation: less momentum against a moving target).'),
+    // Optional with no default, so specs that do not set them keep their hashes; the defaults live
+    // in src/train/optim.ts (OPTIMIZER_DEFAULTS), the one optimizer factory of every task.
+    decay: z
+      .number()
+      .min(0)
+      .lt(1)
+      .optional()
+      .describe('RMSprop ρ: decay of the running average of squared gradients (Keras: rho, PyTorch: alpha). Unset: 0.9, for every task (PyTorch\'s default, which the WGAN reference ran with, is 0.99: `gan.preset: wgan-2017` sets it).'),
+    epsilon: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Adam and RMSprop: added to the denominator for stability. Unset: 1e-7 (Keras\'s default; PyTorch\'s is 1e-8), for every task.'),
     schedule: z
       .strictObject({
         kind: z
@@ -320,8 +333,16 @@ export const criticSchema = z
   })
   .describe('The discriminator schedule.');
 
+export const GAN_PRESETS = ['wgan-2017'] as const;
+
 export const ganSchema = z
   .strictObject({
+    preset: z
+      .enum(GAN_PRESETS)
+      .optional()
+      .describe(
+        'A published recipe as a starting point; any field the spec sets explicitly wins. `wgan-2017`: the WGAN paper (Arjovsky et al. 2017) and its reference code: gan.kind wgan, critic 5 steps per generator step, 100 for the first 25 generator steps and every 500th, clip ±0.01, train.optimizer rmsprop with lr 5e-5, momentum 0, decay 0.99, epsilon 1e-8 (PyTorch\'s RMSprop), batchSize 64.',
+      ),
     kind: z.enum(['gan', 'dcgan', 'wgan']).default('dcgan').describe('`gan` (dense, cross-entropy), `dcgan` (convolutional), `wgan` (critic with weight clipping).'),
     latent: posInt('Size of the noise vector.').default(100),
     width: posInt('Filters in the first convolution of the dcgan/wgan networks (the discriminator doubles it once).').default(32),

@@ -123,6 +123,10 @@ export function toSpecIssues(schema: z.ZodType, error: z.ZodError, data: unknown
         push(path, tidy(issue.message));
     }
   }
-  // Report in reading order: file by file, top to bottom; overrides last.
-  return out.sort((a, b) => (a.line === 0) !== (b.line === 0) ? (a.line === 0 ? 1 : -1) : a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  return inReadingOrder(out);
+}
+
+/** Issues in reading order: file by file, top to bottom; overrides last. */
+export function inReadingOrder(issues: SpecIssue[]): SpecIssue[] {
+  return issues.sort((a, b) => ((a.line === 0) !== (b.line === 0) ? (a.line === 0 ? 1 : -1) : a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col));
 }

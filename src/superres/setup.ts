@@ -9,7 +9,7 @@ import { buildLoss, type CompositeLoss } from '../train/losses.js';
 import { pretrainedDir } from '../train/pretrain-stage.js';
 import { factorOf, openSrSplit, type SrArrays } from './train.js';
 
-const IMAGE_TERMS = new Set(['pixel', 'content', 'style', 'mse', 'mae']);
+export const IMAGE_TERMS: ReadonlySet<string> = new Set(['pixel', 'content', 'style', 'mse', 'mae']);
 
 export interface SrData {
   train: SrArrays;

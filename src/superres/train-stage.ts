@@ -9,7 +9,7 @@ import { saveModel } from '../models/index.js';
 import { trainingFiles } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
 import { superresNet } from './model.js';
-import { openSrData, srLoss } from './setup.js';
+import { IMAGE_TERMS, openSrData, srLoss } from './setup.js';
 import { fitSr, loadSamples, savePng } from './train.js';
 import { recordStop } from '../train/stop-rule.js';
 
@@ -76,7 +76,22 @@ export const stage: StageImpl = {
   inputs: ['preprocess', 'pretrain'],
   cacheable: false,
   libraries: ['tfjs'],
-  reads: ['model.superres', 'model.base', 'loss', 'train', 'seed', 'preprocess.normalize', 'evaluate.every'],
+  // Every train field but `augment`: the super-resolution loop does not augment, so a spec that
+  // sets it is told so.
+  reads: [
+    'model.superres',
+    'model.base',
+    'loss',
+    ...['epochs', 'steps', 'batchSize', 'optimizer', 'lr', 'momentum', 'beta1', 'decay', 'epsilon', 'schedule', 'backend', 'logEvery', 'checkpointEvery', 'checkpointMinutes', 'stop', 'budget'].map((f) => `train.${f}`),
+    'seed',
+    'preprocess.normalize',
+    'evaluate.every',
+  ],
+  check(spec) {
+    return spec.loss.terms.flatMap((t, i) =>
+      IMAGE_TERMS.has(t.kind) ? [] : [{ path: ['loss', 'terms', i, 'kind'], message: `"${t.kind}" cannot compare images; task super-resolution takes ${[...IMAGE_TERMS].join(', ')}` }],
+    );
+  },
   ignores: {
     'train.logEvery': 'how often step metrics are logged',
     'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',

@@ -145,7 +145,7 @@ export interface SrFitOptions {
   train: SrArrays;
   val?: SrArrays | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget' | 'workers'>>;
+    Partial<Pick<TrainSpec, 'beta1' | 'decay' | 'epsilon' | 'checkpointMinutes' | 'stop' | 'budget' | 'workers'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;

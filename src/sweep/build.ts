@@ -9,6 +9,7 @@ import { locate, readYamlLayer } from '../spec/index.js';
 import type { ExperimentSpec, SweepSpec } from '../spec/schema.js';
 import { parseCliSweepArgs } from './cli-axes.js';
 import { type AxisInfo, expandSweep, type TrialOverride, type TrialPlan } from './expand.js';
+import { specCheckIssues } from '../pipeline/check.js';
 import { planPipeline, type PlanEntry } from '../pipeline/plan.js';
 import { summariseParts } from '../pipeline/keys.js';
 import type { TrialKeys } from './resume.js';
@@ -145,6 +146,25 @@ function sweepLocator(file: string): Locator {
     if (!layer) return { file: shown, line: 0, col: 0 };
     return { file: layer.file, ...locate(layer, at).at };
   };
+}
+
+/**
+ * Every trial's stage checks (src/pipeline/check.ts) before any trial starts, so a sweep does not
+ * fail at its seventh trial on what the spec already said; each problem is located where the sweep
+ * file (or the base spec) set the field, once however many trials share it.
+ */
+export async function checkTrials(sweep: BuiltSweep): Promise<void> {
+  const loaded = loadSweep(sweep.file);
+  const locateInSweep = sweepLocator(loaded.file);
+  const issues = new Map<string, SpecIssue>();
+  for (const t of sweep.trials) {
+    const r = resolveSpec(loaded.base.data, loaded.base.layers, t.overrides.map((o) => o.text), loaded.base.file);
+    for (const issue of await specCheckIssues(r)) {
+      const located = relocate(issue, t.overrides, locateInSweep);
+      issues.set(`${located.file}:${located.line}:${located.col} ${located.path} ${located.message}`, located);
+    }
+  }
+  if (issues.size > 0) throw new SpecError([...issues.values()]);
 }
 
 /** An issue found at `override "grid value"` is moved to where the sweep file wrote the value. */

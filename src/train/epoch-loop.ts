@@ -52,7 +52,7 @@ export interface TrainTask<B extends { n: number }> {
 }
 
 export type LoopSpec = Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-  Partial<Pick<TrainSpec, 'beta1' | 'checkpointMinutes' | 'stop' | 'budget' | 'workers'>>;
+  Partial<Pick<TrainSpec, 'beta1' | 'decay' | 'epsilon' | 'checkpointMinutes' | 'stop' | 'budget' | 'workers'>>;
 
 export interface LoopOptions<B extends { n: number }> {
   task: TrainTask<B>;

@@ -119,13 +119,17 @@ export const stage: StageImpl = {
   inputs: ['ingest', 'preprocess', 'features', 'train'],
   cacheable: false,
   libraries: ['tfjs'],
-  reads: ['evaluate', 'loss', 'dataset.targets', 'seed', 'train.batchSize', 'preprocess.normalize'],
-  ignores: {
-    'evaluate.every': 'how often train evaluates while training (in the train key)',
-    'evaluate.quality': 'the GAN quality score (task gan only)',
-  },
+  // Not `evaluate.every` (how often train evaluates: in the train key) nor `evaluate.quality` (the
+  // GAN quality score: a classify spec naming it is told so).
+  reads: ['evaluate.topK', 'evaluate.nearest', 'evaluate.crop', 'loss', 'dataset.targets', 'seed', 'train.batchSize', 'preprocess.normalize'],
   // Another evaluation crop re-reads the sources with the training preprocessing otherwise.
   refine: (slice, spec) => (spec.evaluate.crop !== undefined && spec.evaluate.crop !== spec.preprocess.crop ? { ...slice, recrop: JSON.parse(JSON.stringify(spec.preprocess)) } : slice),
+  check(spec) {
+    if (spec.evaluate.nearest && !spec.dataset.targets) {
+      return [{ path: ['evaluate', 'nearest'], message: 'needs dataset.targets: the nearest-neighbour search compares predicted vectors with the class target vectors' }];
+    }
+    return [];
+  },
   identity: trainingFiles,
   run,
 };

@@ -31,7 +31,7 @@ export interface FitOptions {
   /** Per-class target vectors [K, D] for embedding training (cosine/mse targets, nearest-target accuracy). */
   classTargets?: tf.Tensor2D | undefined;
   spec: Pick<TrainSpec, 'epochs' | 'steps' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'beta1' | 'schedule' | 'logEvery' | 'checkpointEvery'> &
-    Partial<Pick<TrainSpec, 'checkpointMinutes' | 'stop' | 'budget' | 'augment' | 'workers'>>;
+    Partial<Pick<TrainSpec, 'decay' | 'epsilon' | 'checkpointMinutes' | 'stop' | 'budget' | 'augment' | 'workers'>>;
   seed: number;
   /** Validate every this many epochs (and always after the last). */
   evalEvery?: number;

@@ -5,7 +5,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ingest } from '../data/ingest.js';
+import { ingest, knownClasses } from '../data/ingest.js';
 import { loadMnist, MNIST_SIDE } from '../data/mnist.js';
 import { createPool } from '../data/pool/pool.js';
 import { preprocessAll } from '../data/preprocess.js';
@@ -161,6 +161,17 @@ export const stage: StageImpl = {
   cacheable: true,
   libraries: ['tfjs'],
   enabled: (spec) => spec.model.base.pretrain !== undefined && spec.model.base.path === undefined,
+  check(spec) {
+    const p = spec.model.base.pretrain!;
+    if (!p.classes) return [];
+    const at = (i?: number) => ['model', 'base', 'pretrain', 'classes', ...(i === undefined ? [] : [i])];
+    const same = p.source === spec.dataset.source;
+    // Pretraining on MNIST while the dataset is something else uses all ten digits.
+    if (p.source === 'mnist' && !same) return [{ path: at(), message: 'is only supported when pretraining on the dataset itself (model.base.pretrain.source equal to dataset.source); MNIST pretraining uses all ten digits' }];
+    const known = same ? (spec.dataset.classes ?? knownClasses(p.source)) : knownClasses(p.source);
+    if (!known) return [];
+    return p.classes.flatMap((c, i) => (known.includes(c) ? [] : [{ path: at(i), message: `"${c}" is not a class of the ${same ? 'dataset' : p.source} (${known.join(', ')})` }]));
+  },
   reads: ['model.base', 'seed', 'dataset.seed', 'dataset.source', 'preprocess.normalize', 'preprocess.chunk', 'train.backend'],
   ignores: { 'model.base.path': 'a base loaded from a path is never pretrained (the stage is off)' },
   refine(s, spec) {

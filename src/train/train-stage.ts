@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { buildHead, cutModel, loadBase, resolveLayer, saveModel, setTrainable, stackModel } from '../models/index.js';
 import { trainingFiles } from '../pipeline/keys.js';
-import type { StageContext, StageImpl } from '../pipeline/types.js';
+import type { SpecProblem, StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
 import { fit, type LabelledArrays } from './loop.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
@@ -114,13 +114,34 @@ export const stage: StageImpl = {
   inputs: ['preprocess', 'pretrain', 'features'],
   cacheable: false,
   libraries: ['tfjs'],
-  reads: ['seed', 'model', 'loss', 'train', 'dataset.targets', 'preprocess.normalize', 'evaluate.topK', 'evaluate.every'],
+  // `model.superres` is the super-resolution network: not read here, so a classify spec naming it is told so.
+  reads: ['seed', 'model.base', 'model.cut', 'model.pool', 'model.head', 'model.trainable', 'loss', 'train', 'dataset.targets', 'preprocess.normalize', 'evaluate.topK', 'evaluate.every'],
   ignores: {
-    'model.superres': 'the super-resolution network (task super-resolution only)',
     'train.logEvery': 'how often step metrics are logged',
     'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',
     'train.checkpointMinutes': 'checkpoint cadence, by the clock',
   },
+  check: classifyChecks,
   identity: trainingFiles,
   run,
 };
+
+/** What a classify run would fail on (or silently not do), from the spec alone; evaluate shares it. */
+export function classifyChecks(spec: ExperimentSpec): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  spec.loss.terms.forEach((t, i) => {
+    const at = ['loss', 'terms', i, 'kind'];
+    if (t.kind === 'content' || t.kind === 'style' || t.kind === 'pixel') {
+      out.push({ path: at, message: `"${t.kind}" compares images: it is a loss for task super-resolution; classify takes crossentropy, mse, mae and cosine` });
+    }
+    if (t.kind === 'cosine' && !spec.dataset.targets) out.push({ path: at, message: '"cosine" needs per-class target vectors: set dataset.targets' });
+  });
+  if (spec.dataset.targets?.kind === 'attributes' && spec.dataset.source !== 'shapes') {
+    out.push({ path: ['dataset', 'targets', 'kind'], message: `"attributes" are generated for dataset.source shapes only (got ${spec.dataset.source}); give a file (kind: file, path: …)` });
+  }
+  // The head trains on cached activations (floats), which the loader cannot flip or rotate.
+  if (spec.train.augment !== 'none' && trainMode(spec) === 'head') {
+    out.push({ path: ['train', 'augment'], message: `is ${spec.train.augment}, but with model.cut and model.trainable head the head trains on cached activations, which cannot be augmented; set model.trainable: all to fine-tune on images, or remove it` });
+  }
+  return out;
+}
