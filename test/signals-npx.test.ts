@@ -6,7 +6,7 @@
 // shell (bin/npm-wrapper.cjs watches it).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -75,9 +75,11 @@ async function settled(root: string, n: number): Promise<RunRecord[]> {
   return runs(root);
 }
 
+/** Work folders (`train/<key>/w<N>`, one per run) holding a checkpoint. */
 function checkpoints(cache: string): string[] {
   const train = join(cache, 'train');
-  return existsSync(train) ? readdirSync(train).filter((k) => existsSync(join(train, k, 'checkpoint'))) : [];
+  const work = existsSync(train) ? readdirSync(train).flatMap((k) => (statSync(join(train, k)).isDirectory() ? readdirSync(join(train, k)).filter((w) => /^w\d+$/.test(w)).map((w) => join(train, k, w)) : [])) : [];
+  return work.filter((w) => existsSync(join(w, 'checkpoint')));
 }
 
 describe('signals to the npx pid', { concurrency: true }, () => {
