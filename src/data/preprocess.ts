@@ -234,7 +234,7 @@ export interface PreprocessManifest {
   version: number;
   source: IngestManifest['source'];
   classes: string[];
-  preprocess: Omit<Preprocess, 'workers'> & { sizes: number[]; fill: [number, number, number] };
+  preprocess: Omit<Preprocess, 'workers' | 'normalize' | 'centerFraction'> & { centerFraction?: number; sizes: number[]; fill: [number, number, number] };
   splits: Record<'train' | 'val', SplitReport>;
   skipped: BadFile[];
   badFraction: number;
@@ -270,7 +270,12 @@ export async function preprocessAll(o: StageRunOptions): Promise<PreprocessManif
   const skipped = [...ing.bad, ...train.skipped, ...val.skipped];
   const total = ing.bad.length + train.sources + val.sources;
   const seconds = (performance.now() - t0) / 1000;
-  const { workers: _w, ...pre } = o.preprocess;
+  // The settings the arrays were made with, as the stage key has them: not the thread count nor
+  // `normalize` (applied when arrays are read), nor `centerFraction` for another crop. An entry is
+  // shared by every spec with its key, so a field outside the key recorded here would describe the
+  // first spec that made it, not the one reading it (the key property test found `normalize`).
+  const { workers: _w, normalize: _n, ...pre } = o.preprocess;
+  if (pre.crop !== 'center') delete (pre as Partial<typeof pre>).centerFraction;
   const manifest: PreprocessManifest = {
     version: o.version,
     source: ing.source,
