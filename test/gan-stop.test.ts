@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { writeArray } from '../src/data/zarr.js';
+import { NO_PARTS, specSlice } from '../src/pipeline/keys.js';
 import { generate } from '../src/gan/evaluate-stage.js';
 import { buildScorer, gaussianToJson, qualityScore, realStatistics, scorerOutputs } from '../src/gan/scorer.js';
 import { stage } from '../src/gan/train-stage.js';
@@ -62,7 +63,7 @@ async function fixture() {
   });
   const ctx = (out: string, run: StageRun, signal = new AbortController().signal): StageContext => ({
     spec,
-    stage: { kind: 'train', key: 'k', inputs: ['preprocess', 'scorer'], cacheable: false, dir: out, slice: stage.slice(spec) },
+    stage: { kind: 'train', key: 'k', inputs: ['preprocess', 'scorer'], cacheable: false, dir: out, slice: specSlice(spec, stage), parts: NO_PARTS },
     out,
     input: (k) => (k === 'preprocess' ? join(root, 'pre') : k === 'scorer' ? join(root, 'scorer') : assert.fail(k)),
     log: { info() {}, warn() {} },

@@ -53,8 +53,18 @@ const BASES: Record<Task, Obj> = {
   gan: { ...common, task: 'gan', preprocess: { size: 8, channels: 1, normalize: 'symmetric', workers: 1 }, gan: { kind: 'dcgan', latent: 2, width: 2, sampleEvery: 100 }, train: { steps: 2, batchSize: 4, backend: 'cpu' } },
 };
 
-/** Changes the generic rule cannot make (strings, unions, lists, fields that need a context). */
-const SPECIAL: Record<string, (task: Task) => { set: Record<string, unknown>; base?: Record<string, unknown> } | null> = {
+// A GAN that has the quality score (28×28×1 digits), which gan.stop needs.
+const SCORED_GAN = { 'dataset.source': 'mnist', 'dataset.classes': ['0', '1'], 'preprocess.size': 28, 'dataset.limit': { train: 8, val: 4 } };
+const perEpoch = (t: Task) => (t === 'gan' ? null : {}); // the schema rejects train.stop on a GAN (gan.stop instead)
+
+/**
+ * Changes the generic rule cannot make (strings, unions, lists, fields that need a context):
+ * `set` the new values, on `base` (changes to the task's base spec); no `set`: the generic new
+ * value on that base; null: the field does not apply (with the reason).
+ */
+const SPECIAL: Record<string, (task: Task) => { set?: Record<string, unknown>; base?: Record<string, unknown> } | null> = {
+  ...Object.fromEntries(['metric', 'mode', 'patience', 'minDelta', 'maxEpochs', 'restoreBest'].map((f) => [`train.stop.${f}`, perEpoch])),
+  ...Object.fromEntries(['metric', 'every', 'patience', 'minDelta', 'samples', 'restoreBest'].map((f) => [`gan.stop.${f}`, (t: Task) => (t === 'gan' ? { base: SCORED_GAN } : {})])),
   extends: () => null, // resolved away before anything else sees the spec
   name: () => ({ set: { name: 'other' } }),
   description: () => ({ set: { description: 'other' } }),
@@ -74,7 +84,7 @@ const SPECIAL: Record<string, (task: Task) => { set: Record<string, unknown>; ba
   'model.cut': () => ({ set: { 'model.cut': 'before-head' } }),
   'model.trainable': () => ({ base: { 'model.cut': 'before-head' }, set: { 'model.trainable': 'all' } }),
   'loss.terms': (t) => ({ set: { 'loss.terms': t === 'super-resolution' ? [{ kind: 'pixel', distance: 'mae' }] : [{ kind: 'mse' }] } }),
-  'train.stop.metric': () => ({ set: { 'train.stop.metric': 'train_loss' } }),
+  'train.stop.metric': (t) => (t === 'gan' ? null : { set: { 'train.stop.metric': 'train_loss' } }),
   'gan.critic.warmup.steps': () => ({ set: { 'gan.critic.warmup': { steps: 3, generatorSteps: 2 } } }),
   'gan.critic.warmup.generatorSteps': () => ({ base: { 'gan.critic.warmup': { steps: 3, generatorSteps: 2 } }, set: { 'gan.critic.warmup.generatorSteps': 1 } }),
   'gan.critic.periodic.steps': () => ({ set: { 'gan.critic.periodic': { steps: 3, every: 2 } } }),
@@ -146,14 +156,10 @@ interface Mutation {
 }
 
 function mutation(task: Task, leaf: Leaf): Mutation | null | undefined {
-  const special = SPECIAL[leaf.path];
-  if (special) {
-    const s = special(task);
-    if (!s) return null;
-    const base = apply(BASES[task], s.base ?? {});
-    return { field: leaf.path, base, changed: apply(base, s.set) };
-  }
-  const base = BASES[task];
+  const s = SPECIAL[leaf.path]?.(task);
+  if (s === null) return null;
+  const base = apply(BASES[task], s?.base ?? {});
+  if (s?.set) return { field: leaf.path, base, changed: apply(base, s.set) };
   const current = get(experimentSchema.parse(base), leaf.path);
   for (const v of candidates(leaf, current)) {
     const changed = apply(base, { [leaf.path]: v });

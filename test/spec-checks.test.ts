@@ -65,13 +65,13 @@ model:
   assert.match(got[1]!, /:5:\d+ {2}model\.superres {2}is not used by task classify \(it is for task super-resolution\); remove it$/);
 });
 
-test('a GAN honours train.schedule (read, in its key) but is told that train.stop and train.augment do nothing', async () => {
+test('a GAN honours train.schedule (read, in its key) but is told that train.budget and train.augment do nothing', async () => {
   const gan = 'task: gan\ndataset: { source: mnist }\npreprocess: { size: 28, channels: 1, normalize: symmetric }\n';
   assert.deepEqual(await issues(`${gan}train: { schedule: { kind: cosine, warmupSteps: 5 } }\n`), []);
-  const got = await issues(`${gan}train:\n  stop: { patience: 2 }\n  augment: flip\n`);
+  const got = await issues(`${gan}train:\n  budget: { samples: 100 }\n  augment: flip\n`);
   assert.deepEqual(
     got.map((l) => l.replace(/^\S+ {2}/, '')),
-    ['train.stop  is not used by task gan (it is for task classify and super-resolution); remove it', 'train.augment  is not used by task gan (it is for task classify); remove it'],
+    ['train.budget  is not used by task gan (it is for task classify and super-resolution); remove it', 'train.augment  is not used by task gan (it is for task classify); remove it'],
   );
 });
 

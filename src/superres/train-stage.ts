@@ -12,6 +12,7 @@ import { superresNet } from './model.js';
 import { IMAGE_TERMS, openSrData, srLoss } from './setup.js';
 import { fitSr, loadSamples, savePng } from './train.js';
 import { recordStop } from '../train/stop-rule.js';
+import { withWorkers } from '../train/parallel/cores.js';
 
 export const SUPERRES_TRAIN_VERSION = 1;
 /** Validation images shown in each triptych (rows). */
@@ -82,11 +83,12 @@ export const stage: StageImpl = {
     'model.superres',
     'model.base',
     'loss',
-    ...['epochs', 'steps', 'batchSize', 'optimizer', 'lr', 'momentum', 'beta1', 'decay', 'epsilon', 'schedule', 'backend', 'logEvery', 'checkpointEvery', 'checkpointMinutes', 'stop', 'budget'].map((f) => `train.${f}`),
+    ...['epochs', 'steps', 'batchSize', 'optimizer', 'lr', 'momentum', 'beta1', 'decay', 'epsilon', 'schedule', 'backend', 'workers', 'logEvery', 'checkpointEvery', 'checkpointMinutes', 'stop', 'budget'].map((f) => `train.${f}`),
     'seed',
     'preprocess.normalize',
     'evaluate.every',
   ],
+  refine: withWorkers,
   check(spec) {
     return spec.loss.terms.flatMap((t, i) =>
       IMAGE_TERMS.has(t.kind) ? [] : [{ path: ['loss', 'terms', i, 'kind'], message: `"${t.kind}" cannot compare images; task super-resolution takes ${[...IMAGE_TERMS].join(', ')}` }],

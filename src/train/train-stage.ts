@@ -16,6 +16,7 @@ import type { ExperimentSpec } from '../spec/schema.js';
 import { fit, type LabelledArrays } from './loop.js';
 import { pretrainedDir, stage as pretrainStage } from './pretrain-stage.js';
 import { classifyLoss, classTargetsTensor, openLabelled, outputSize, readDataInfo } from './setup.js';
+import { withWorkers } from './parallel/cores.js';
 import { recordStop } from './stop-rule.js';
 
 export const TRAIN_VERSION = 1;
@@ -121,6 +122,7 @@ export const stage: StageImpl = {
     'train.checkpointEvery': 'checkpoint cadence: a resumed run continues where it stopped (the same results)',
     'train.checkpointMinutes': 'checkpoint cadence, by the clock',
   },
+  refine: withWorkers,
   check: classifyChecks,
   identity: trainingFiles,
   run,

@@ -25,3 +25,11 @@ export function coresPerJob(cores: number, jobs: number): number {
 export function resolveWorkers(workers: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
   return workers ?? coresForRun(env);
 }
+
+/**
+ * A train stage's key slice with `train.workers` as the run resolves it (unset: the cores this run
+ * may use), for the same reason: another count, other numbers.
+ */
+export function withWorkers(slice: Record<string, unknown>, spec: { train: { workers?: number | undefined } }): Record<string, unknown> {
+  return { ...slice, train: { ...(slice.train as Record<string, unknown>), workers: resolveWorkers(spec.train.workers) } };
+}
