@@ -134,6 +134,10 @@ export async function libraryVersions(libs: readonly Library[], spec: Experiment
       if (b === 'wasm' || b === 'auto') out['tfjs-backend-wasm'] = packageVersion('@tensorflow/tfjs-backend-wasm') ?? null;
       if (b === 'node' || b === 'auto') out['tfjs-node'] = packageVersion('@tensorflow/tfjs-node') ?? null;
       if (b === 'node-gpu' || b === 'auto') out['tfjs-node-gpu'] = packageVersion('@tensorflow/tfjs-node-gpu') ?? null;
+      if (b === 'webgpu' || b === 'auto') {
+        out['tfjs-backend-webgpu'] = packageVersion('@tensorflow/tfjs-backend-webgpu') ?? null;
+        out.webgpu = packageVersion('webgpu') ?? null;
+      }
     }
   }
   return out;
