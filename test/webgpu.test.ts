@@ -479,7 +479,8 @@ test('device lost mid-run: the run fails saying so, its checkpoint resumes in th
   // As a driver reset would: the device goes away from outside the training loop, once the
   // checkpoint after the first epoch is on disk.
   const poll = setInterval(() => {
-    if (!existsSync(join(trainDir, 'checkpoint', 'state.json'))) return;
+    // The run's work folder: the first, w0, in a fresh cache (one folder per run, src/cache/workdir.ts).
+    if (!existsSync(join(trainDir, 'w0', 'checkpoint', 'state.json'))) return;
     clearInterval(poll);
     loseWebgpuDeviceForTest();
   }, 20);
