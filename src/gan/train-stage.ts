@@ -13,6 +13,7 @@ import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/c
 import { SaveClock } from '../train/epoch-progress.js';
 import { recordStop } from '../train/stop-rule.js';
 import { learningRate } from '../train/optim.js';
+import { withWorkers } from '../train/parallel/cores.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
@@ -78,8 +79,10 @@ export const stage: StageImpl = {
     'seed',
     'preprocess.normalize',
     'gan',
-    ...['epochs', 'steps', 'batchSize', 'optimizer', 'lr', 'momentum', 'beta1', 'decay', 'epsilon', 'schedule', 'backend', 'checkpointMinutes'].map((f) => `train.${f}`),
+    ...['epochs', 'steps', 'batchSize', 'optimizer', 'lr', 'momentum', 'beta1', 'decay', 'epsilon', 'schedule', 'backend', 'workers', 'checkpointMinutes'].map((f) => `train.${f}`),
   ],
+  // The worker count as the run resolves it: the critic and generator steps are data-parallel too.
+  refine: withWorkers,
   ignores: {
     'gan.samples': 'samples drawn for the quality score, by evaluate',
     'train.checkpointMinutes': 'checkpoint cadence, by the clock: a resumed run continues where it stopped (the same results)',
