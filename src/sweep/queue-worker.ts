@@ -18,7 +18,26 @@ import type { RunRecord } from '../track/types.js';
 import { ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
 import { CANCEL_KEY, CANCELLED, DEFAULT_QUEUE, redisConnection, shownUrl, type TrialJobData, type TrialProgress, type TrialReturn } from './queue.js';
 import { SWEEP_TAG, SweepRecords, sweepRemote } from './records.js';
-import { decide } from './resume.js';
+import { decide, type TrialKeys } from './resume.js';
+import { resolve as resolvePath } from 'node:path';
+import { summariseParts } from '../pipeline/keys.js';
+import { planPipeline } from '../pipeline/plan.js';
+import { loadSpec } from '../spec/load.js';
+
+/**
+ * The stage keys the trial computes on this machine now (its data, code and libraries): a finished
+ * run counts only when it recorded these. If they cannot be computed here, none: the trial runs
+ * again rather than be taken as done on a guess.
+ */
+async function trialKeys(d: TrialJobData): Promise<TrialKeys> {
+  try {
+    const { spec } = loadSpec(resolvePath(d.cwd, d.file), d.overrides);
+    const plan = await planPipeline(spec, { cwd: d.cwd });
+    return { hash: d.hash, stages: Object.fromEntries(plan.map((s) => [s.kind, s.key])), keyParts: Object.fromEntries(plan.map((s) => [s.kind, summariseParts(s.parts)])) };
+  } catch {
+    return { hash: d.hash, stages: {} };
+  }
+}
 import { toPrior } from './run.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ablate.js', import.meta.url));
@@ -145,11 +164,12 @@ export class QueueWorker {
     const prior = () => toPrior(trialRuns(), d.metric, live);
     // A second delivery of a trial (a lease lost while its child ran on) waits for that child and
     // takes its result instead of running the trial a second time.
-    let decision = decide(d.hash, prior());
+    const keys = await trialKeys(d);
+    let decision = decide(keys, prior());
     if (decision.action === 'wait') log(`trial ${d.name} of ${d.sweepId}: its run ${decision.prior?.runId} is still running; waiting for it`);
     while (decision.action === 'wait') {
       await sleep(1000);
-      decision = decide(d.hash, prior());
+      decision = decide(keys, prior());
     }
     for (const r of trialRuns()) {
       const p = runningElsewhere(r);
