@@ -76,7 +76,10 @@ describe('queue launcher (BullMQ on a real redis-server)', { skip: redisMissing(
 
 
   test('kill -9 of a worker mid-trial: its trial goes to the other worker and resumes from its checkpoint; one FINISHED run per trial', async () => {
-    const env = { FAKE_STEPS: '16', FAKE_STEP_MS: '80', WORKER_LEASE_MS: '1000' };
+    // A 2.5 s lease: with 1 s, a loaded CI machine (two test files on 2 cores) let the surviving worker's
+    // renewals lapse too, so seed 0 was stopped a second time (two KILLED runs). 40 steps of 80 ms
+    // still outlast the lease, so the renewal is exercised.
+    const env = { FAKE_STEPS: '40', FAKE_STEP_MS: '80', WORKER_LEASE_MS: '2500' };
     const store = tmpStore();
     const q = queueName();
     const a = startWorker(redis.url, q, env);
