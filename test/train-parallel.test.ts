@@ -17,26 +17,14 @@ import { shardSizes } from '../src/train/parallel/shards.js';
 import type { BuiltTrial } from '../src/sweep/build.js';
 import { ablateRunCommand, type LaunchContext } from '../src/sweep/run.js';
 
+import { quadrantImages } from './fixtures/train-data.js';
+
 let dir: string;
 let train: LabelledArrays;
 
-/** n 8×8 gray images; the class is the quadrant holding a bright square, plus noise. */
+/** n 8×8 gray images of test/fixtures/train-data.ts (the class is the quadrant holding a bright square). */
 async function quadrants(path: string, n: number): Promise<LabelledArrays> {
-  let a = 7;
-  const rand = () => {
-    a = (a * 1103515245 + 12345) >>> 0;
-    return a / 2 ** 32;
-  };
-  const x = new Uint8Array(n * 64);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = i % 4;
-    y[i] = c;
-    for (let p = 0; p < 64; p++) {
-      const inside = (p >> 3 < 4) === c < 2 && ((p & 7) < 4) === (c % 2 === 0);
-      x[i * 64 + p] = Math.min(255, (inside ? 160 : 20) + Math.floor(rand() * 60));
-    }
-  }
+  const { x, y } = quadrantImages(n, 7);
   await writeArray(join(path, 'images'), x, [8, 8, 1], 'uint8', 16);
   await writeArray(join(path, 'labels'), y, [], 'int32', 16);
   return { x: await openArray(join(path, 'images')), y: await openArray(join(path, 'labels')), normalize: 'unit' };
