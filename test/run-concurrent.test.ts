@@ -47,7 +47,10 @@ function run(args: string[]): Promise<{ code: number | null; err: string }> {
 
 test('two runs of one spec at once: both finish, each in its own work folder', async () => {
   mkdirSync(dir, { recursive: true });
-  const args = [`track.uri=${join(dir, 'runs')}`, `cache.dir=${join(dir, 'cache')}`, 'dataset.count=40', 'train.epochs=2', 'model.base.width=4'];
+  // The second run waits for the first's preprocess stage (polling its lock every 250 ms) and must
+  // still find the first one training: 2 epochs of this tiny model took less than that once the
+  // training step got faster, and the two runs met no longer.
+  const args = [`track.uri=${join(dir, 'runs')}`, `cache.dir=${join(dir, 'cache')}`, 'dataset.count=40', 'train.epochs=40', 'model.base.width=4'];
   const [x, y] = await Promise.all([run(args), run(args)]);
   assert.equal(x.code, 0, x.err);
   assert.equal(y.code, 0, y.err);

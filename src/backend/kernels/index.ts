@@ -1,7 +1,9 @@
 // Registers the project's wasm kernels: the gradient kernels tfjs-backend-wasm 4.22 lacks, and
 // faster replacements for shipped kernels that profiling showed to dominate a training step.
 import * as tf from '@tensorflow/tfjs';
+import { installTrainingLayers } from '../training-layers.js';
 import { batchMatMulConfig } from './batch-mat-mul.js';
+import { batchNormTrainConfig, batchNormTrainGradConfig, batchNormTrainGradient } from './batch-norm-train.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { conv2dConfig, fusedConv2dConfig } from './conv2d-forward.js';
@@ -16,6 +18,8 @@ import { shippedWasmKernel } from './wasm-ops.js';
 
 /** Kernels wasm does not have at all. */
 export const missingKernels: readonly tf.KernelConfig[] = [
+  batchNormTrainConfig,
+  batchNormTrainGradConfig,
   conv2dBackpropFilterConfig,
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
@@ -58,6 +62,8 @@ export function registerWasmKernels(): void {
     // A future tfjs-backend-wasm may ship its own; keep it rather than shadow it.
     if (!tf.getKernel(k.kernelName, 'wasm')) tf.registerKernel(k);
   }
+  tf.registerGradient(batchNormTrainGradient);
+  installTrainingLayers();
   for (const k of replacedKernels) {
     const shipped = tf.getKernel(k.kernelName, k.backendName);
     // Keep the shipped one reachable (ours may delegate to it) before unregistering it.
