@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { initBackend } from '../src/backend/index.js';
 import { openArray, writeArray } from '../src/data/zarr.js';
-import { convnet } from '../src/models/index.js';
+import { buildHead, convnet } from '../src/models/index.js';
 import { buildLoss } from '../src/train/losses.js';
 import { fit, type FitOptions, type LabelledArrays, TrainingAborted } from '../src/train/loop.js';
 import { CORES_ENV, coresForRun, coresPerJob, resolveWorkers } from '../src/train/parallel/cores.js';
@@ -148,4 +148,58 @@ test('a worker that throws or exits fails the run with its error; the last check
   const resumed = await run(2, { checkpointDir: ck });
   assert.equal(resumed.resumedFrom, 1);
   assert.deepEqual(resumed.weights, (await whole2()).weights);
+});
+
+test('head on cached activations: 2 workers train and validate (on the same ranks) what 1 worker does', async () => {
+  // Activations [2, 2, 3] per row (the head flattens them), labels from their sign pattern.
+  const acts = async (path: string, n: number, seed: number): Promise<LabelledArrays> => {
+    let a = seed;
+    const x = new Float32Array(n * 12).map(() => {
+      a = (a * 1103515245 + 12345) >>> 0;
+      return a / 2 ** 31 - 1;
+    });
+    const y = Int32Array.from({ length: n }, (_, i) => (x[i * 12]! > 0 ? 1 : 0) + (x[i * 12 + 5]! > 0 ? 2 : 0));
+    await writeArray(join(path, 'features'), x, [2, 2, 3], 'float32', 16);
+    await writeArray(join(path, 'labels'), y, [], 'int32', 16);
+    return { x: await openArray(join(path, 'features')), y: await openArray(join(path, 'labels')), normalize: 'none' };
+  };
+  const htrain = await acts(join(dir, 'head-train'), 40, 3);
+  const hval = await acts(join(dir, 'head-val'), 19, 4);
+  const head = async (workers: number) => {
+    const model = buildHead([2, 2, 3], { kind: 'mlp', units: 8, activation: 'relu', dropout: 0, outputs: 4, seed: 2 });
+    const loss = await buildLoss([{ kind: 'crossentropy', weight: 1, smoothing: 0 }]);
+    const steps: number[] = [];
+    const val: number[] = [];
+    const r = await fit({
+      model,
+      loss,
+      train: htrain,
+      val: hval,
+      spec: { ...spec, epochs: 3, workers },
+      seed: 5,
+      topK: 2,
+      metric: (k, v) => {
+        if (k === 'train_step_loss') steps.push(v);
+      },
+      onEpochEnd: (_e, m) => val.push(m.val_loss!, m.val_accuracy!),
+    });
+    const weights = Object.fromEntries(model.weights.map((w) => [w.originalName, Array.from(w.read().dataSync())]));
+    model.dispose();
+    return { r, steps, val, weights };
+  };
+  const one = await head(1);
+  const two = await head(2);
+  assert.equal(one.steps.length, 9);
+  assert.equal(one.val.length, 6);
+  for (const [i, l] of one.steps.entries()) assert.ok(Math.abs(l - two.steps[i]!) < 1e-5, `step ${i + 1}: ${l} vs ${two.steps[i]}`);
+  for (const [i, v] of one.val.entries()) assert.ok(Math.abs(v - two.val[i]!) < 1e-5, `validation value ${i}: ${v} vs ${two.val[i]}`);
+  assert.ok(maxDiff(one.weights, two.weights) < 1e-5);
+  assert.ok(one.steps.at(-1)! < one.steps[0]!, 'the head learned something');
+  // Validation runs on the training ranks: a worker failing in its pass fails the run.
+  process.env[FAIL_ENV] = '1:0:pass';
+  try {
+    await assert.rejects(head(2), /training worker 1 failed: injected failure of worker 1 at pass batch 0/);
+  } finally {
+    delete process.env[FAIL_ENV];
+  }
 });

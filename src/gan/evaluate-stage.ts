@@ -8,7 +8,8 @@ import { loadModel } from '../models/io.js';
 import type { StageImpl } from '../pipeline/types.js';
 import { Seeds } from './random.js';
 import { qualityApplies } from './quality-applies.js';
-import { loadScorer, type QualityScore, qualityScore } from './scorer.js';
+import { trainingWorkers } from '../train/epoch-loop.js';
+import { loadScorer, type QualityScore, qualityOf, scoreGenerated, scorerPass } from './scorer.js';
 import type { GeneratorInfo } from './train-stage.js';
 
 export const GAN_EVALUATE_VERSION = 1;
@@ -38,14 +39,20 @@ export const stage: StageImpl = {
   libraries: ['tfjs'],
   enabled: qualityApplies,
   // `evaluate.quality` only switches the stage on (enabled), but it is this stage's field.
-  reads: ['gan.samples', 'evaluate.quality', 'seed', 'train.backend'],
+  reads: ['gan.samples', 'evaluate.quality', 'seed', 'train.backend', 'train.workers'],
   async run(ctx) {
     await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
     const info = JSON.parse(await readFile(join(ctx.input('train'), 'generator.json'), 'utf8')) as GeneratorInfo;
     const [{ model: scorer, real }, generator] = await Promise.all([loadScorer(ctx.input('scorer')), loadModel(join(ctx.input('train'), 'generator'))]);
-    const samples = generate(generator, info.latent, ctx.spec.gan.samples, ctx.spec.seed + 104729);
-    const q = await qualityScore(scorer, real, samples);
-    samples.dispose();
+    // Generating and scoring split across the ranks of train.workers, as the training steps are.
+    const { workers, backend } = trainingWorkers(ctx.spec.train.workers);
+    const pass = await scorerPass({ scorer, generator, latent: info.latent, workers, backend });
+    let q: QualityScore;
+    try {
+      q = qualityOf(real, await scoreGenerated(pass, info.latent, ctx.spec.gan.samples, ctx.spec.seed + 104729));
+    } finally {
+      await pass.close();
+    }
     scorer.dispose();
     generator.dispose();
     const metrics = qualityMetrics(q);

@@ -8,8 +8,9 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
 import type { CheckpointState } from '../train/checkpoint.js';
 import { StopRule, type StopSummary } from '../train/stop-rule.js';
-import { generate, qualityMetrics } from './evaluate-stage.js';
-import { loadScorer, qualityScore } from './scorer.js';
+import { localPass, type RowPass } from '../train/parallel/pass.js';
+import { qualityMetrics } from './evaluate-stage.js';
+import { loadScorer, qualityOf, type ScoreRows, scoreGenerated, scorerMaps } from './scorer.js';
 
 type GanStop = NonNullable<ExperimentSpec['gan']['stop']>;
 
@@ -39,6 +40,11 @@ export class QualityStop {
     return new QualityStop(stop, await loadScorer(scorerDir), latent, seed, state, dir, log);
   }
 
+  /** The scorer network, for training ranks that score the generator (GanTrainer.startWorkers). */
+  get scorerModel(): tf.LayersModel {
+    return this.scorer.model;
+  }
+
   get stopped(): boolean {
     return this.rule.stopped;
   }
@@ -51,11 +57,11 @@ export class QualityStop {
   /**
    * Scores the generator after `done` steps (the same noise every time, so scores differ only by
    * the generator), logs `quality_<metric>` at that step, keeps the best generator; true to stop.
+   * With `pass` (the training ranks, GanTrainer.scorePass), the samples are split across them.
    */
-  async check(done: number, generator: tf.LayersModel, record: (key: string, value: number, step: number) => void): Promise<boolean> {
-    const samples = generate(generator, this.latent, this.stop.samples, this.seed + 104723);
-    const q = await qualityScore(this.scorer.model, this.scorer.real, samples);
-    samples.dispose();
+  async check(done: number, generator: tf.LayersModel, record: (key: string, value: number, step: number) => void, pass?: RowPass<ScoreRows>): Promise<boolean> {
+    const run = pass ?? localPass(scorerMaps(this.scorer.model, generator, this.latent));
+    const q = qualityOf(this.scorer.real, await scoreGenerated(run, this.latent, this.stop.samples, this.seed + 104723));
     const metrics = qualityMetrics(q);
     for (const [k, v] of Object.entries(metrics)) record(`quality_${k}`, v, done);
     return this.rule.epochEnd(done, metrics, generator);

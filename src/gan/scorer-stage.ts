@@ -8,7 +8,8 @@ import { saveModel } from '../models/io.js';
 import type { StageImpl } from '../pipeline/types.js';
 import { loadDigits, sliceDigits } from './mnist.js';
 import { qualityApplies, scorerRange } from './quality-applies.js';
-import { buildScorer, gaussianToJson, realStatistics, scorerOutputs, trainScorer } from './scorer.js';
+import { trainingWorkers } from '../train/epoch-loop.js';
+import { buildScorer, gaussianToJson, realStatistics, scorerOutputs, scorerPass, trainScorer } from './scorer.js';
 import * as tf from '@tensorflow/tfjs';
 
 export const SCORER_VERSION = 1;
@@ -22,7 +23,11 @@ export const stage: StageImpl = {
   enabled: qualityApplies,
   // The scorer's own training recipe is SCORER_TRAINING, code (in the fingerprint); of the spec
   // only the pixel range (from normalize) and the backend shape it.
-  reads: ['preprocess.normalize', 'train.backend'],
+  reads: ['preprocess.normalize', 'train.backend', 'train.workers'],
+  ignores: {
+    // test/parallel-passes.test.ts checks the scorer's outputs are the same bytes for 1 and 2 workers.
+    'train.workers': 'how many ranks compute the real digits\' features: each row is computed alone, the same bytes whatever the split',
+  },
   async run(ctx) {
     await initBackend(ctx.spec.train.backend, (l) => ctx.log.info(l));
     const range = scorerRange(ctx.spec)!;
@@ -35,7 +40,14 @@ export const stage: StageImpl = {
     ctx.progress.done(`scorer accuracy ${(acc * 100).toFixed(1)}% on ${held.count} held-out digits`);
     // Real statistics from digits the scorer never trained on, so a generator that reproduced
     // unseen real digits would score near 0 rather than be penalised for the scorer's overfitting.
-    const { features } = await scorerOutputs(model, tf.tensor4d(held.images, [held.count, 28, 28, 1]), true);
+    const { workers, backend } = trainingWorkers(ctx.spec.train.workers);
+    const pass = await scorerPass({ scorer: model, workers, backend });
+    let features: Float32Array;
+    try {
+      ({ features } = await scorerOutputs(model, tf.tensor4d(held.images, [held.count, 28, 28, 1]), true, 250, pass));
+    } finally {
+      await pass.close();
+    }
     await saveModel(model, join(ctx.out, 'model'));
     await writeFile(join(ctx.out, 'real-stats.json'), JSON.stringify(gaussianToJson(realStatistics(features))));
     await writeFile(join(ctx.out, 'scorer.json'), JSON.stringify({ accuracy: acc, heldOut: held.count, range, ...SCORER_TRAINING }, null, 2));

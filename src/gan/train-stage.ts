@@ -162,8 +162,8 @@ export const stage: StageImpl = {
     }
     const clock = new SaveClock(spec.train.checkpointMinutes);
     const { workers, backend } = trainingWorkers(spec.train.workers);
-    await trainer.startWorkers(workers, backend);
-    if (workers > 1) ctx.log.info(`train: ${workers} data-parallel workers (${backend}) for the critic and generator steps`);
+    await trainer.startWorkers(workers, backend, qstop?.scorerModel);
+    if (workers > 1) ctx.log.info(`train: ${workers} data-parallel workers (${backend}) for the critic and generator steps${qstop ? ' and the quality score' : ''}`);
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
     let trained = start;
@@ -188,7 +188,7 @@ export const stage: StageImpl = {
       const done = g + 1;
       trained = done;
       const scored = qstop?.due(done, steps) ?? false;
-      if (scored) await qstop!.check(done, trainer.generator, record);
+      if (scored) await qstop!.check(done, trainer.generator, record, trainer.scorePass());
       if (qstop?.stopped) break;
       if (done % spec.gan.sampleEvery === 0 && done < steps) {
         await writeGrid(ctx, trainer, noise, range, `step-${String(done).padStart(6, '0')}.png`);

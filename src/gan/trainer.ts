@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';
 import type { Checkpointable } from '../train/checkpoint.js';
 import { DataParallel, localStep } from '../train/parallel/group.js';
-import type { ShardGrads } from '../train/parallel/replica.js';
+import type { RowPass } from '../train/parallel/pass.js';
+import type { ReplicaTask, ShardGrads, ShardMap } from '../train/parallel/replica.js';
 import { shardSizes } from '../train/parallel/shards.js';
 import { GAN_BETA1, makeOptimizer, setLearningRate } from '../train/optim.js';
 import {
@@ -17,6 +18,7 @@ import {
 } from './losses.js';
 import { buildDiscriminator, buildGenerator, type GanKind, type ImageShape, type OutputActivation } from './models.js';
 import { Seeds } from './random.js';
+import { SCORE_NOISE, type ScoreRows, scorerMaps } from './scorer.js';
 import type { RealSource } from './real-source.js';
 import { criticSteps } from './schedule.js';
 
@@ -151,11 +153,19 @@ interface GanRecipe {
   kind: GanKind;
   latent: number;
   shape: ImageShape;
+  /** Whether the third model is the quality scorer (gan.stop scores on the training ranks). */
+  score: boolean;
 }
 
-/** Builds the GAN's shard gradients in a data-parallel worker (TaskRecipe of GanTrainer.startWorkers). */
-export async function ganReplica(c: GanRecipe, [g, d]: tf.LayersModel[], [dVars, gVars]: tf.Variable[][]): Promise<ShardGrads<GanBatch>[]> {
-  return ganPhases(c.kind, c.latent, c.shape, g!, d!, dVars!, gVars!);
+/** The quality scorer's pass on generated images (SCORE_NOISE) as a pass over the GAN's batches (their noise). */
+function qualityMap(scorer: tf.LayersModel, g: tf.LayersModel, latent: number): ShardMap<GanBatch> {
+  const noise = scorerMaps(scorer, g, latent)[SCORE_NOISE]!;
+  return (b) => noise({ n: b.n, x: b.z });
+}
+
+/** Builds the GAN's shard gradients (and the quality pass) in a data-parallel worker (TaskRecipe of GanTrainer.startWorkers). */
+export async function ganReplica(c: GanRecipe, [g, d, scorer]: tf.LayersModel[], [dVars, gVars]: tf.Variable[][]): Promise<ReplicaTask<GanBatch>> {
+  return { phases: ganPhases(c.kind, c.latent, c.shape, g!, d!, dVars!, gVars!), maps: c.score ? [qualityMap(scorer!, g!, c.latent)] : [] };
 }
 
 export class GanTrainer {
@@ -185,24 +195,42 @@ export class GanTrainer {
 
   /**
    * Data-parallel critic and generator steps over `workers` ranks (train.workers). Rank 0 publishes
-   * its weights before every step, so a restored checkpoint or a clip reaches the workers.
+   * its weights before every step, so a restored checkpoint or a clip reaches the workers. With the
+   * quality `scorer` (gan.stop), the same ranks score the generator (scorePass).
    */
-  async startWorkers(workers: number, backend: string): Promise<void> {
+  async startWorkers(workers: number, backend: string, scorer?: tf.LayersModel): Promise<void> {
     if (workers <= 1 || this.group) return;
+    const { latent } = this.cfg;
     this.group = await DataParallel.start({
       workers,
       backend,
       plan: {
-        models: [this.generator, this.discriminator],
+        models: scorer ? [this.generator, this.discriminator, scorer] : [this.generator, this.discriminator],
         phases: [
           { vars: vars(this.discriminator), grads: this.phases[0]! },
           { vars: vars(this.generator), grads: this.phases[1]! },
         ],
-        recipe: { module: import.meta.url, name: 'ganReplica', config: { kind: this.cfg.kind, latent: this.cfg.latent, shape: this.cfg.shape } satisfies GanRecipe },
+        maps: scorer ? [qualityMap(scorer, this.generator, latent)] : undefined,
+        recipe: { module: import.meta.url, name: 'ganReplica', config: { kind: this.cfg.kind, latent, shape: this.cfg.shape, score: scorer !== undefined } satisfies GanRecipe },
         split: splitGan,
         buffers: (b) => [b.real.buffer as ArrayBuffer, b.z.buffer as ArrayBuffer],
       },
     });
+  }
+
+  /**
+   * The quality scorer's pass on generated images (SCORE_NOISE) over the training ranks, when they
+   * were started with the scorer; undefined otherwise (the caller scores on this thread).
+   */
+  scorePass(): RowPass<ScoreRows> | undefined {
+    const group = this.group;
+    if (!group?.hasMaps) return undefined;
+    return {
+      workers: group.workers,
+      map: (b, _fn, index) => group.map({ n: b.n, nReal: 0, real: new Float32Array(0), z: b.x }, 0, index),
+      // The ranks stay for training: close() ends them.
+      close: async () => {},
+    };
   }
 
   private run(phase: 0 | 1, b: GanBatch) {

@@ -266,7 +266,7 @@ export const trainSchema = z
       .default('auto')
       .describe('TF.js backend: `auto` picks the fastest that starts (node-gpu, webgpu on a hardware GPU adapter, node, wasm, cpu); naming one that cannot start is an error saying what to install. `webgpu` also runs on a software adapter when named (slow: for tests).'),
     workers: posInt(
-      'Data-parallel training: worker threads (ranks) that split every batch, each with its own single-threaded wasm backend; default: the cores this run may use (all of them, or its share under a sweep running several trials at once). The same spec and seed give the same numbers for the same worker count; another count gives other rounding (and, with batch norm or dropout, other per-shard statistics and masks). Ignored on the native backends, which use every core already, and on webgpu (one GPU).',
+      'Data-parallel training: worker threads (ranks) that split every batch, each with its own single-threaded wasm backend (the features, evaluation and GAN quality-score passes split theirs across as many); default: the cores this run may use (all of them, or its share under a sweep running several trials at once). The same spec and seed give the same numbers for the same worker count; another count gives other rounding (and, with batch norm or dropout, other per-shard statistics and masks). Ignored on the native backends, which use every core already, and on webgpu (one GPU).',
     ).optional(),
     logEvery: posInt('Log step metrics every this many steps.').default(20),
     checkpointEvery: posInt('Save a checkpoint every this many epochs (a rerun resumes from the last).').default(1),

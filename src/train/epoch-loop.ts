@@ -13,6 +13,7 @@ import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
 import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
 import { resolveWorkers } from './parallel/cores.js';
 import { DataParallel, localStep } from './parallel/group.js';
+import type { RowPass } from './parallel/pass.js';
 import { type ParallelTask, singlePhase } from './parallel/replica.js';
 import { type PlateauState, plateauEpochEnd, plateauMetric } from './plateau.js';
 import { StopRule, type StopSummary } from './stop-rule.js';
@@ -43,8 +44,11 @@ export interface TrainTask<B extends { n: number }> {
    * and through DataParallel (src/train/parallel) over `train.workers` ranks otherwise.
    */
   parallel: ParallelTask<B>;
-  /** Validation metrics (`val_*`), run after the epochs validation is due. */
-  validate?: (() => Promise<Record<string, number>>) | undefined;
+  /**
+   * Validation metrics (`val_*`), run after the epochs validation is due; `pass` is the training
+   * ranks (when there are several) for the task's forward passes (`parallel.maps`).
+   */
+  validate?: ((pass: RowPass<B> | undefined) => Promise<Record<string, number>>) | undefined;
   /** After every optimizer step (1-based count), e.g. super-resolution's triptychs. */
   afterStep?: ((step: number) => Promise<void>) | undefined;
   /** Metrics shown in the epoch's progress line. */
@@ -181,7 +185,7 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
       };
       let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
       // Early stopping needs its metric every epoch, whatever evaluate.every says.
-      if (task.validate && (e1 % evalEvery === 0 || final || s.stop || plateau)) last = { ...last, ...(await task.validate()) };
+      if (task.validate && (e1 % evalEvery === 0 || final || s.stop || plateau)) last = { ...last, ...(await task.validate(task.parallel.maps ? group : undefined)) };
       for (const [k, v] of Object.entries(last)) record(k, v, e1);
       if (tick) o.progress?.tick(...tick);
       state.epoch = e1;

@@ -6,8 +6,7 @@
 // and the whole model (images → output) is evaluated on them.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { batches } from '../data/loader.js';
+import { type Batch, batches } from '../data/loader.js';
 import { loadModel } from '../models/io.js';
 import { trainingFiles } from '../pipeline/keys.js';
 import type { StageContext, StageImpl } from '../pipeline/types.js';
@@ -17,21 +16,23 @@ import { createPool } from '../data/pool/pool.js';
 import { preprocessSplit } from '../data/preprocess.js';
 import { openArray } from '../data/zarr.js';
 import { EXAMPLES_ARTIFACT, examplesCsv, predictExamples, splitExamples } from './examples.js';
-import { evaluateArrays, evalMetrics, type LabelledArrays } from './loop.js';
+import { trainingWorkers } from './epoch-loop.js';
+import { CLASSIFY_OUTPUTS, classifyPass, evaluateArrays, evalMetrics, type LabelledArrays } from './loop.js';
+import { type RowPass, rowsOf } from './parallel/pass.js';
 import { nearestEval } from './nearest.js';
 import { classifyLoss, classTargetsTensor, openLabelled } from './setup.js';
 import type { FinalInfo } from './train-stage.js';
 
-/** Predicted vectors and labels for a whole labelled array, in row order. */
-async function predictAll(model: tf.LayersModel, data: LabelledArrays, batchSize: number): Promise<{ pred: Float32Array; labels: Int32Array; dim: number }> {
+/** Predicted vectors and labels for a whole labelled array, in row order (the classifier's CLASSIFY_OUTPUTS pass). */
+async function predictAll(pass: RowPass<Batch>, data: LabelledArrays, batchSize: number): Promise<{ pred: Float32Array; labels: Int32Array; dim: number }> {
   const parts: Float32Array[] = [];
   const labels: number[] = [];
   let dim = 0;
+  let index = 0;
   for await (const b of batches({ images: data.x, labels: data.y, batchSize, seed: 0, epoch: 0, normalize: data.normalize })) {
-    const out = tf.tidy(() => model.predict(tf.tensor(b.x as Float32Array, b.shape, 'float32')) as tf.Tensor);
-    dim = out.shape[1]!;
-    parts.push((await out.data()) as Float32Array);
-    out.dispose();
+    const out = rowsOf(await pass.map(b, CLASSIFY_OUTPUTS, index++));
+    dim = out.length / b.n;
+    parts.push(out);
     labels.push(...b.y!);
   }
   const pred = new Float32Array(parts.reduce((t, p) => t + p.length, 0));
@@ -85,11 +86,15 @@ async function run(ctx: StageContext): Promise<void> {
   const targets = await classTargetsTensor(spec, info.classes);
   const loss = await classifyLoss(spec);
   const k = spec.evaluate.topK;
-  const r = await evaluateArrays(model, loss, val, { batchSize: spec.train.batchSize, topK: k, classTargets: targets });
+  // The validation batches split across the ranks of train.workers, as training splits its batches.
+  const { workers, backend } = trainingWorkers(spec.train.workers);
+  const pass = await classifyPass(model, loss, { topK: k, classTargets: targets, workers, backend });
+  try {
+  const r = await evaluateArrays(model, loss, val, { batchSize: spec.train.batchSize, topK: k, classTargets: targets, pass });
   const metrics: Record<string, number> = evalMetrics('eval', r, k, info.classes.length);
   if (spec.evaluate.nearest) {
     if (!targets) throw new Error('evaluate.nearest needs dataset.targets (the model must predict vectors)');
-    const { pred, labels, dim } = await predictAll(model, val, spec.train.batchSize);
+    const { pred, labels, dim } = await predictAll(pass, val, spec.train.batchSize);
     const nn = nearestEval(pred, labels, dim, (await targets.array()) as number[][], { k: spec.evaluate.nearest.k, approximate: spec.evaluate.nearest.approximate, seed: spec.seed });
     Object.assign(metrics, nn);
   }
@@ -103,13 +108,16 @@ async function run(ctx: StageContext): Promise<void> {
     ing: ingestDir ? await readIngest(ingestDir).catch(() => undefined) : undefined,
     ingestDir,
   });
-  const rows = await predictExamples(model, val, { classes: info.classes, ids, dims, batchSize: spec.train.batchSize, classTargets: targets });
+  const rows = await predictExamples(model, val, { classes: info.classes, ids, dims, batchSize: spec.train.batchSize, classTargets: targets, pass });
   const examplesFile = join(ctx.out, EXAMPLES_ARTIFACT);
   await writeFile(examplesFile, examplesCsv(rows));
   await ctx.run?.logArtifact(examplesFile);
   for (const [key, v] of Object.entries(metrics)) ctx.run?.logMetric(key, v);
   await writeFile(join(ctx.out, 'metrics.json'), JSON.stringify(metrics, null, 1));
-  ctx.log.info(`evaluate: ${Object.entries(metrics).map(([key, v]) => `${key} ${v.toFixed(4)}`).join(', ')} (${r.n} images${recrop ? `, cropped with ${recrop}` : ''})`);
+  ctx.log.info(`evaluate: ${Object.entries(metrics).map(([key, v]) => `${key} ${v.toFixed(4)}`).join(', ')} (${r.n} images${recrop ? `, cropped with ${recrop}` : ''}${workers > 1 ? `, ${workers} workers` : ''})`);
+  } finally {
+    await pass.close();
+  }
   targets?.dispose();
   model.dispose();
 }
@@ -121,7 +129,7 @@ export const stage: StageImpl = {
   libraries: ['tfjs'],
   // Not `evaluate.every` (how often train evaluates: in the train key) nor `evaluate.quality` (the
   // GAN quality score: a classify spec naming it is told so).
-  reads: ['evaluate.topK', 'evaluate.nearest', 'evaluate.crop', 'loss', 'dataset.targets', 'seed', 'train.batchSize', 'preprocess.normalize'],
+  reads: ['evaluate.topK', 'evaluate.nearest', 'evaluate.crop', 'loss', 'dataset.targets', 'seed', 'train.batchSize', 'preprocess.normalize', 'train.workers'],
   // Another evaluation crop re-reads the sources with the training preprocessing otherwise.
   refine: (slice, spec) => (spec.evaluate.crop !== undefined && spec.evaluate.crop !== spec.preprocess.crop ? { ...slice, recrop: JSON.parse(JSON.stringify(spec.preprocess)) } : slice),
   check(spec) {

@@ -5,13 +5,13 @@
 // the source file (relative to the dataset), so runs of different arms pair up example by example
 // even when a crop skipped a file.
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { batches } from '../data/loader.js';
+import { type Batch, batches } from '../data/loader.js';
 import type { IngestManifest } from '../data/ingest.js';
 import type { ZarrArray } from '../data/zarr.js';
-import type { LabelledArrays } from './loop.js';
-import { classScores } from './metrics.js';
+import { CLASSIFY_TOP1, classifyMaps, type LabelledArrays } from './loop.js';
+import { localPass, type RowPass, rowsOf } from './parallel/pass.js';
 
 export interface ExampleRow {
   id: string;
@@ -32,24 +32,19 @@ const COLUMNS = ['id', 'label', 'true_class', 'pred', 'pred_class', 'correct', '
 
 /**
  * Predictions for every row of `data`; `ids[row]` names the row's example and `dims[row]` its
- * source size. Top-1 comes from the same class scores as the evaluation's accuracy.
+ * source size. Top-1 comes from the same class scores as the evaluation's accuracy (the
+ * classifier's CLASSIFY_TOP1 pass, split across `pass`'s ranks when given).
  */
 export async function predictExamples(
   model: tf.LayersModel,
   data: LabelledArrays,
-  o: { classes: string[]; ids: string[]; dims: { width: number; height: number }[]; batchSize: number; classTargets?: tf.Tensor2D | undefined },
+  o: { classes: string[]; ids: string[]; dims: { width: number; height: number }[]; batchSize: number; classTargets?: tf.Tensor2D | undefined; pass?: RowPass<Batch> | undefined },
 ): Promise<ExampleRow[]> {
+  const pass = o.pass ?? localPass(classifyMaps(model, undefined, o.classTargets, 1));
   const rows: ExampleRow[] = [];
+  let index = 0;
   for await (const b of batches({ images: data.x, labels: data.y, batchSize: o.batchSize, seed: 0, epoch: 0, normalize: data.normalize })) {
-    const out = tf.tidy(() => {
-      const x = b.x instanceof Float32Array ? tf.tensor(b.x, b.shape, 'float32') : tf.tensor(Float32Array.from(b.x), b.shape, 'float32');
-      const scores = classScores(model.apply(x, { training: false }) as tf.Tensor, o.classTargets);
-      // Logits become probabilities; cosine scores (embedding targets) are reported as they are.
-      const conf = o.classTargets ? scores : tf.softmax(scores);
-      return tf.stack([scores.argMax(-1).toFloat(), conf.max(-1)], 1);
-    });
-    const v = (await out.data()) as Float32Array;
-    out.dispose();
+    const v = rowsOf(await pass.map(b, CLASSIFY_TOP1, index++));
     for (let i = 0; i < b.n; i++) {
       const row = b.rows[i]!;
       const label = b.y![i]!;

@@ -10,7 +10,8 @@ import { type LoopResult, type MetricSink, TrainingAborted, type TrainTask, trai
 import { buildLoss, type CompositeLoss, type LossBatch, type LossTermSpec } from './losses.js';
 import { classScores, hitCounts } from './metrics.js';
 import type { TrainSpec } from './optim.js';
-import { type ShardGrads, tensorData } from './parallel/replica.js';
+import { localPass, type RowPass, startPass, sumOf } from './parallel/pass.js';
+import { type ReplicaTask, type ShardGrads, type ShardMap, tensorData } from './parallel/replica.js';
 import { batchBuffers, splitBatch } from './parallel/shards.js';
 
 /** A labelled array on disk: images (uint8, normalised on the fly) or activations (float32). */
@@ -66,20 +67,98 @@ function lossBatch(y: tf.Tensor, classTargets?: tf.Tensor2D): LossBatch {
   return classTargets ? { labels: y, target: tf.gather(classTargets, y) } : { labels: y };
 }
 
-/** Loss terms, accuracy and top-k over a whole labelled array, a batch at a time (no training). */
-export async function evaluateArrays(model: tf.LayersModel, loss: CompositeLoss, data: LabelledArrays, o: { batchSize: number; topK: number; classTargets?: tf.Tensor2D | undefined }): Promise<EvalResult> {
+/** A batch's images (or activations) as a float tensor. */
+function inputTensor(b: Batch): tf.Tensor {
+  return b.x instanceof Float32Array ? tf.tensor(b.x, b.shape, 'float32') : tf.tensor(Float32Array.from(b.x), b.shape, 'float32');
+}
+
+/** Forward passes of the classifier (ClassifyPass), by index. */
+export const CLASSIFY_SUMS = 0;
+export const CLASSIFY_OUTPUTS = 1;
+export const CLASSIFY_TOP1 = 2;
+
+/**
+ * The classifier's forward passes on a shard, the same on every rank: CLASSIFY_SUMS, the loss and
+ * its terms times the shard's rows and the top-1/top-k hits (sums, added up over the ranks);
+ * CLASSIFY_OUTPUTS, the model's output rows; CLASSIFY_TOP1, per row the top-1 class and its
+ * confidence (softmax of logits; cosine scores as they are with embedding targets). Without a
+ * loss (predictions only) CLASSIFY_SUMS is unavailable.
+ */
+export function classifyMaps(model: tf.LayersModel, loss: CompositeLoss | undefined, classTargets: tf.Tensor2D | undefined, topK: number): ShardMap<Batch>[] {
+  const read = async (t: tf.Tensor) => {
+    const v = (await t.data()) as Float32Array;
+    t.dispose();
+    return v;
+  };
+  const sums: ShardMap<Batch> = async (b) => [
+    await read(
+      tf.tidy(() => {
+        if (!loss) throw new Error('the classifier pass has no loss to evaluate');
+        const y = tf.tensor1d(b.y!, 'int32');
+        const pred = model.apply(inputTensor(b), { training: false }) as tf.Tensor;
+        const { total, terms } = loss.compute(pred, lossBatch(y, classTargets));
+        return tf.concat([tf.stack([total, ...terms]).mul(b.n), hitCounts(classScores(pred, classTargets), y, topK)]);
+      }),
+    ),
+  ];
+  const outputs: ShardMap<Batch> = async (b) => [await read(tf.tidy(() => model.predict(inputTensor(b)) as tf.Tensor))];
+  const top1: ShardMap<Batch> = async (b) => [
+    await read(
+      tf.tidy(() => {
+        const scores = classScores(model.apply(inputTensor(b), { training: false }) as tf.Tensor, classTargets);
+        const conf = classTargets ? scores : tf.softmax(scores);
+        return tf.stack([scores.argMax(-1).toFloat(), conf.max(-1)], 1);
+      }),
+    ),
+  ];
+  return [sums, outputs, top1];
+}
+
+interface ClassifyPassRecipe {
+  terms: LossTermSpec[];
+  classTargets: { data: number[]; shape: number[] } | null;
+  topK: number;
+}
+
+function targetsOf(c: ClassifyPassRecipe): tf.Tensor2D | undefined {
+  return c.classTargets ? tf.tensor2d(c.classTargets.data, c.classTargets.shape as [number, number]) : undefined;
+}
+
+/** Builds the classifier's forward passes in a data-parallel worker (the evaluate stage's ClassifyPass). */
+export async function classifyPassReplica(config: ClassifyPassRecipe, [model]: tf.LayersModel[]): Promise<ReplicaTask<Batch>> {
+  return { phases: [], maps: classifyMaps(model!, await buildLoss(config.terms), targetsOf(config), config.topK) };
+}
+
+/** The classifier's passes over `workers` ranks (the evaluate stage), or on this thread with one. */
+export async function classifyPass(
+  model: tf.LayersModel,
+  loss: CompositeLoss,
+  o: { topK: number; classTargets?: tf.Tensor2D | undefined; workers: number; backend: string },
+): Promise<RowPass<Batch>> {
+  const config: ClassifyPassRecipe = { terms: loss.specs, classTargets: o.classTargets ? tensorData(o.classTargets) : null, topK: o.topK };
+  return startPass({
+    workers: o.workers,
+    backend: o.backend,
+    plan: { models: [model], maps: classifyMaps(model, loss, o.classTargets, o.topK), recipe: { module: import.meta.url, name: 'classifyPassReplica', config }, split: splitBatch, buffers: batchBuffers },
+  });
+}
+
+/**
+ * Loss terms, accuracy and top-k over a whole labelled array, a batch at a time (no training);
+ * with `pass`, each batch split across its ranks (the same sums, added in another order).
+ */
+export async function evaluateArrays(
+  model: tf.LayersModel,
+  loss: CompositeLoss,
+  data: LabelledArrays,
+  o: { batchSize: number; topK: number; classTargets?: tf.Tensor2D | undefined; pass?: RowPass<Batch> | undefined },
+): Promise<EvalResult> {
+  const pass = o.pass ?? localPass(classifyMaps(model, loss, o.classTargets, o.topK));
   let n = 0;
+  let index = 0;
   const sums = new Float64Array(loss.names.length + 3);
   for await (const b of batches({ images: data.x, labels: data.y, batchSize: o.batchSize, seed: 0, epoch: 0, normalize: data.normalize })) {
-    const out = tf.tidy(() => {
-      const x = toTensor(b.x, b.shape);
-      const y = tf.tensor1d(b.y!, 'int32');
-      const pred = model.apply(x, { training: false }) as tf.Tensor;
-      const { total, terms } = loss.compute(pred, lossBatch(y, o.classTargets));
-      return tf.concat([tf.stack([total, ...terms]).mul(b.n), hitCounts(classScores(pred, o.classTargets), y, o.topK)]);
-    });
-    const v = await out.data();
-    out.dispose();
+    const v = sumOf(await pass.map(b, CLASSIFY_SUMS, index++));
     for (let i = 0; i < v.length; i++) sums[i]! += v[i]!;
     n += b.n;
   }
@@ -129,15 +208,13 @@ function classifyGrads(model: tf.LayersModel, loss: CompositeLoss, classTargets:
   };
 }
 
-interface ClassifyRecipe {
-  terms: LossTermSpec[];
-  classTargets: { data: number[]; shape: number[] } | null;
-}
+type ClassifyRecipe = ClassifyPassRecipe;
 
-/** Builds the classifier's shard gradient in a data-parallel worker (TaskRecipe of fit). */
-export async function classifyReplica(config: ClassifyRecipe, [model]: tf.LayersModel[], [vars]: tf.Variable[][]): Promise<ShardGrads<Batch>[]> {
-  const targets = config.classTargets ? tf.tensor2d(config.classTargets.data, config.classTargets.shape as [number, number]) : undefined;
-  return [classifyGrads(model!, await buildLoss(config.terms), targets, vars!)];
+/** Builds the classifier's shard gradient and its passes (validation) in a data-parallel worker (TaskRecipe of fit). */
+export async function classifyReplica(config: ClassifyRecipe, [model]: tf.LayersModel[], [vars]: tf.Variable[][]): Promise<ReplicaTask<Batch>> {
+  const targets = targetsOf(config);
+  const loss = await buildLoss(config.terms);
+  return { phases: [classifyGrads(model!, loss, targets, vars!)], maps: classifyMaps(model!, loss, targets, config.topK) };
 }
 
 /** Trains a classifier (or a head on cached activations) through the one epoch loop. */
@@ -155,11 +232,13 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     parallel: {
       vars,
       grads: classifyGrads(o.model, o.loss, o.classTargets, vars),
+      maps: classifyMaps(o.model, o.loss, o.classTargets, topK),
       split: splitBatch,
       buffers: batchBuffers,
-      recipe: { module: import.meta.url, name: 'classifyReplica', config: { terms: o.loss.specs, classTargets: o.classTargets ? tensorData(o.classTargets) : null } satisfies ClassifyRecipe },
+      recipe: { module: import.meta.url, name: 'classifyReplica', config: { terms: o.loss.specs, classTargets: o.classTargets ? tensorData(o.classTargets) : null, topK } satisfies ClassifyRecipe },
     },
-    validate: val ? async () => evalMetrics('val', await evaluateArrays(o.model, o.loss, val, { batchSize: s.batchSize, topK, classTargets: o.classTargets }), topK, classes) : undefined,
+    // On the training ranks when there are several (the same rows, split as the batches are).
+    validate: val ? async (pass) => evalMetrics('val', await evaluateArrays(o.model, o.loss, val, { batchSize: s.batchSize, topK, classTargets: o.classTargets, pass }), topK, classes) : undefined,
     shown: /^(train_loss|val_loss|val_accuracy)$/,
   };
   return trainEpochs({ task, model: o.model, spec: s, evalEvery: o.evalEvery, checkpointDir: o.checkpointDir, metric: o.metric, progress: o.progress, log: o.log, signal: o.signal, onEpochEnd: o.onEpochEnd });

@@ -16,15 +16,22 @@
 // the restored weights, and the update is computed once. A worker that fails (an exception, a
 // kernel error, its thread exiting, out of memory) rejects the step with its error; the loop then
 // ends like any failed step, with the last checkpoint untouched.
+//
+// The same ranks run the task's forward passes (map: the features at the cut, evaluation's
+// predictions, the GAN's quality score): rank 0 publishes its weights, every rank runs the pass on
+// its shard, and the outputs come back in rank order, so the rows are those of one rank in the
+// batch's order. A group may have passes and no training phase at all (the stages that only infer).
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { setNoiseStep } from '../../models/layers.js';
 import type { StepResult } from '../epoch-loop.js';
-import type { FromWorker, WeightRef, WorkerInit } from './protocol.js';
+import type { FromWorker, ToWorker, WeightRef, WorkerInit } from './protocol.js';
 import { isMovingStat, modelArtifacts, type ParallelPlan, type ShardGrads, variableOf } from './replica.js';
 
+type Answer = Extract<FromWorker, { type: 'done' | 'ready' | 'mapped' }>;
+
 interface Pending {
-  resolve: (m: Extract<FromWorker, { type: 'done' | 'ready' }>) => void;
+  resolve: (m: Answer) => void;
   reject: (e: Error) => void;
 }
 
@@ -59,7 +66,7 @@ class Rank {
   }
 
   /** The next answer of this worker. */
-  next(): Promise<Extract<FromWorker, { type: 'done' | 'ready' }>> {
+  next(): Promise<Answer> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
@@ -96,6 +103,11 @@ export class DataParallel<B extends { n: number }> {
     return this.ranks.length + 1;
   }
 
+  /** Whether the group runs forward passes (the plan has maps). */
+  get hasMaps(): boolean {
+    return (this.plan.maps?.length ?? 0) > 0;
+  }
+
   /** Starts `workers − 1` worker threads with replicas of the plan's models. */
   static async start<B extends { n: number }>(o: { workers: number; plan: ParallelPlan<B>; backend: string }): Promise<DataParallel<B>> {
     const { plan } = o;
@@ -117,7 +129,7 @@ export class DataParallel<B extends { n: number }> {
     const published = [...new Set(plan.phases.flatMap((p) => p.vars))];
     const stats = statRefs.map((r) => variableOf(plan.models[r.model]!.weights[r.index]!));
     const size = (vs: tf.Variable[]) => vs.reduce((a, v) => a + v.size, 0);
-    const statOffset = Math.max(...plan.phases.map((p) => size(p.vars)));
+    const statOffset = Math.max(0, ...plan.phases.map((p) => size(p.vars)));
     const slotLen = statOffset + size(stats);
     const sharedWeights = new SharedArrayBuffer((size(published) + size(stats)) * 4);
     const sharedSlots = new SharedArrayBuffer(o.workers * slotLen * 4);
@@ -159,18 +171,45 @@ export class DataParallel<B extends { n: number }> {
     }
   }
 
+  /** Sends every rank ≥ 1 its shard (none to a rank whose shard is empty) and collects the answers. */
+  private scatter(shards: B[], message: (shard: B) => ToWorker): Promise<Answer | undefined>[] {
+    return this.ranks.map((r, i) => {
+      const shard = shards[i + 1]!;
+      if (shard.n === 0) return Promise.resolve(undefined);
+      const answer = r.next();
+      r.worker.postMessage(message(shard), this.plan.buffers(shard));
+      return answer;
+    });
+  }
+
+  /**
+   * Forward pass `fn` (the plan's maps) on the batch `b`, split across the ranks: each rank's
+   * outputs in rank order (ranks with an empty shard give none). `index` numbers the pass's batches
+   * (for the failure test hook). Rank 0's weights are published first, as before a step.
+   */
+  async map(b: B, fn = 0, index = 0): Promise<Float32Array[][]> {
+    const own = this.plan.maps?.[fn];
+    if (!own) throw new Error(`data-parallel group: the task has no forward pass ${fn}`);
+    this.publish();
+    const shards = this.plan.split(b, this.workers);
+    const answers = this.scatter(shards, (batch) => ({ type: 'map', index, fn, batch }));
+    let mine: Float32Array[];
+    try {
+      mine = await own(shards[0]!);
+    } catch (e) {
+      await Promise.allSettled(answers);
+      throw e;
+    }
+    const theirs = (await Promise.all(answers)) as (Extract<FromWorker, { type: 'mapped' }> | undefined)[];
+    return [mine, ...theirs.flatMap((t) => (t ? [t.outputs] : []))];
+  }
+
   /** One synchronous step of `phase` on the global batch `b`: every rank's shard gradient, combined, applied once by `opt`. */
   async step(b: B, opt: tf.Optimizer, step: number, phase = 0): Promise<StepResult> {
     const { grads, vars } = this.plan.phases[phase]!;
     this.publish();
     const shards = this.plan.split(b, this.workers);
-    const answers = this.ranks.map((r, i) => {
-      const shard = shards[i + 1]!;
-      if (shard.n === 0) return Promise.resolve(undefined);
-      const answer = r.next();
-      r.worker.postMessage({ type: 'step', step, phase, batch: shard }, this.plan.buffers(shard));
-      return answer;
-    });
+    const answers = this.scatter(shards, (batch) => ({ type: 'step', step, phase, batch }));
     // Rank 0's shard is never empty (it takes the first rows).
     setNoiseStep(step, 0);
     let own: Awaited<ReturnType<typeof grads>>;

@@ -27,23 +27,26 @@ export interface WeightRef {
   name: string;
 }
 
-export type ToWorker = { type: 'step'; step: number; phase: number; batch: unknown };
+/** An optimizer step of a phase, or a forward pass (`map`: the task's ShardMap `fn`) on the worker's shard. */
+export type ToWorker = { type: 'step'; step: number; phase: number; batch: unknown } | { type: 'map'; index: number; fn: number; batch: unknown };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'done'; loss: number; terms: number[]; counts: number[] }
+  | { type: 'mapped'; outputs: Float32Array[] }
   | { type: 'error'; message: string; stack?: string | undefined };
 
 /**
- * Test hook: `ABLATE_TEST_WORKER_FAIL=<rank>:<step>[:exit]` makes that worker throw (or exit the
- * thread with code 3, as an out-of-memory kill would end it) on that optimizer step.
+ * Test hook: `ABLATE_TEST_WORKER_FAIL=<rank>:<n>[:exit|:pass]` makes that worker throw (or exit the
+ * thread with code 3, as an out-of-memory kill would end it) on optimizer step n; with `pass`, it
+ * throws on the n-th (0-based) batch of a forward pass (features, evaluation, quality score).
  */
 export const FAIL_ENV = 'ABLATE_TEST_WORKER_FAIL';
 
-export function injectedFailure(rank: number, step: number, env: NodeJS.ProcessEnv = process.env): 'throw' | 'exit' | undefined {
+export function injectedFailure(rank: number, step: number, env: NodeJS.ProcessEnv = process.env, pass = false): 'throw' | 'exit' | undefined {
   const v = env[FAIL_ENV];
   if (!v) return undefined;
   const [r, s, how] = v.split(':');
-  if (Number(r) !== rank || Number(s) !== step) return undefined;
+  if (Number(r) !== rank || Number(s) !== step || (how === 'pass') !== pass) return undefined;
   return how === 'exit' ? 'exit' : 'throw';
 }

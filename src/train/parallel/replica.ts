@@ -17,9 +17,22 @@ export interface ShardResult {
 export type ShardGrads<B> = (b: B) => Promise<ShardResult>;
 
 /**
+ * A forward pass on one shard (no gradients, nothing updated): the task's outputs, each an array
+ * of the shard's rows in row order (activations, predictions) or a per-shard sum the caller adds up.
+ */
+export type ShardMap<B> = (b: B) => Promise<Float32Array[]>;
+
+/** What a worker builds from a task's recipe: one gradient per training phase, and its forward passes. */
+export interface ReplicaTask<B> {
+  phases: ShardGrads<B>[];
+  maps?: ShardMap<B>[] | undefined;
+}
+
+/**
  * How a worker builds the task's ShardGrads: `module` (a file URL) exports `name`, called as
  * `factory(config, models, phases)` with the replicas of the task's models and, per phase, its
- * trained variables; it returns one ShardGrads per phase. `config` is plain data (structured-cloned).
+ * trained variables; it returns one ShardGrads per phase, or a ReplicaTask when the task has
+ * forward passes too. `config` is plain data (structured-cloned).
  */
 export interface TaskRecipe {
   module: string;
@@ -27,7 +40,7 @@ export interface TaskRecipe {
   config: unknown;
 }
 
-export type ReplicaFactory<B> = (config: never, models: tf.LayersModel[], phases: tf.Variable[][]) => Promise<ShardGrads<B>[]>;
+export type ReplicaFactory<B> = (config: never, models: tf.LayersModel[], phases: tf.Variable[][]) => Promise<ShardGrads<B>[] | ReplicaTask<B>>;
 
 /** How a batch is cut into shards and which of its buffers can be transferred to a worker. */
 export interface Sharding<B> {
@@ -40,6 +53,8 @@ export interface ParallelTask<B> extends Sharding<B> {
   /** The trained variables of the loop's model, in the order of ShardResult.grads. */
   vars: tf.Variable[];
   grads: ShardGrads<B>;
+  /** Forward passes (validation) the loop may run on the same ranks. */
+  maps?: ShardMap<B>[] | undefined;
   recipe: TaskRecipe;
 }
 
@@ -49,13 +64,16 @@ export interface ParallelTask<B> extends Sharding<B> {
  */
 export interface ParallelPlan<B> extends Sharding<B> {
   models: tf.LayersModel[];
+  /** None for a group that only runs forward passes (the features stage, evaluation, the quality score). */
   phases: { vars: tf.Variable[]; grads: ShardGrads<B> }[];
+  /** Rank 0's forward passes; the recipe builds the same ones on the workers (in the same order). */
+  maps?: ShardMap<B>[] | undefined;
   recipe: TaskRecipe;
 }
 
 /** The epoch loop's single-model task as a one-phase plan. */
 export function singlePhase<B>(model: tf.LayersModel, t: ParallelTask<B>): ParallelPlan<B> {
-  return { models: [model], phases: [{ vars: t.vars, grads: t.grads }], recipe: t.recipe, split: t.split, buffers: t.buffers };
+  return { models: [model], phases: [{ vars: t.vars, grads: t.grads }], maps: t.maps, recipe: t.recipe, split: t.split, buffers: t.buffers };
 }
 
 /** A model as TF.js saves it: topology, weight specs, one weight buffer (structured-cloneable). */

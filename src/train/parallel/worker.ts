@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/index.js';
 import { setNoiseStep } from '../../models/layers.js';
 import { FAIL_ENV, type FromWorker, injectedFailure, type ToWorker, type WeightRef, type WorkerInit } from './protocol.js';
-import { modelFromArtifacts, type ReplicaFactory, type ShardGrads, variableOf } from './replica.js';
+import { modelFromArtifacts, type ReplicaFactory, type ShardGrads, type ShardMap, variableOf } from './replica.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -21,6 +21,7 @@ const fail = (e: unknown) => {
 
 interface Replica {
   phases: ShardGrads<unknown>[];
+  maps: ShardMap<unknown>[];
   published: tf.Variable[];
   stats: tf.Variable[];
 }
@@ -38,8 +39,9 @@ async function start(): Promise<Replica> {
     return variableOf(w);
   };
   const phases = init.phases.map((refs) => refs.map(pick));
-  const grads = await factory(init.recipe.config as never, models, phases);
-  return { phases: grads, published: init.published.map(pick), stats: init.stats.map(pick) };
+  const task = await factory(init.recipe.config as never, models, phases);
+  const { phases: grads, maps = [] } = Array.isArray(task) ? { phases: task } : task;
+  return { phases: grads, maps, published: init.published.map(pick), stats: init.stats.map(pick) };
 }
 
 const ready = start();
@@ -51,8 +53,8 @@ ready.then(
 const published = new Float32Array(init.weights);
 const slot = new Float32Array(init.slots, init.rank * init.slotLen * 4, init.slotLen);
 
-async function step(m: ToWorker): Promise<void> {
-  const replica = await ready;
+/** Rank 0's current weights and statistics into the replicas. */
+function load(replica: Replica): void {
   let off = 0;
   tf.tidy(() => {
     for (const v of [...replica.published, ...replica.stats]) {
@@ -60,12 +62,28 @@ async function step(m: ToWorker): Promise<void> {
       off += v.size;
     }
   });
+}
+
+/** A forward pass on this rank's shard; the outputs go back by transfer (they are fresh arrays). */
+async function map(m: Extract<ToWorker, { type: 'map' }>): Promise<void> {
+  const replica = await ready;
+  load(replica);
+  if (injectedFailure(init.rank, m.index, process.env, true)) throw new Error(`injected failure of worker ${init.rank} at pass batch ${m.index} (${FAIL_ENV})`);
+  const fn = replica.maps[m.fn];
+  if (!fn) throw new Error(`the task's recipe builds no forward pass ${m.fn}`);
+  const outputs = await fn(m.batch);
+  port.postMessage({ type: 'mapped', outputs } satisfies FromWorker, [...new Set(outputs.map((o) => o.buffer as ArrayBuffer))]);
+}
+
+async function step(m: Extract<ToWorker, { type: 'step' }>): Promise<void> {
+  const replica = await ready;
+  load(replica);
   const failure = injectedFailure(init.rank, m.step);
   if (failure === 'exit') process.exit(3);
   if (failure) throw new Error(`injected failure of worker ${init.rank} at step ${m.step} (${FAIL_ENV})`);
   setNoiseStep(m.step, init.rank);
   const r = await replica.phases[m.phase]!(m.batch);
-  off = 0;
+  let off = 0;
   for (const g of r.grads) {
     slot.set(g.dataSync() as Float32Array, off);
     off += g.size;
@@ -81,5 +99,5 @@ async function step(m: ToWorker): Promise<void> {
 
 // Steps arrive one at a time (rank 0 waits for every rank before sending the next).
 port.on('message', (m: ToWorker) => {
-  step(m).catch(fail);
+  (m.type === 'map' ? map(m) : step(m)).catch(fail);
 });
