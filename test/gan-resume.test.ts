@@ -164,3 +164,23 @@ test('train.checkpointMinutes: checkpoints between grids, so a hard kill resumes
   const diff = maxAbsDiff(await finalWeights(killed), await finalWeights(whole));
   assert.ok(diff < 1e-5, `weights differ by up to ${diff}`);
 });
+
+test('dcgan with 2 workers: Ctrl-C mid-run, then a rerun ends where an uninterrupted 2-worker run does', async () => {
+  const spec = experimentSchema.parse({ ...specs.dcgan, train: { ...specs.dcgan.train, workers: 2 } });
+  const whole = join(root, 'w2-whole');
+  const cut = join(root, 'w2-cut');
+  const w = await runStage(spec, whole);
+  assert.ok(w.logs.some((l) => l.startsWith('train: 2 data-parallel workers')), w.logs.join('\n'));
+  const STOP = CHECKPOINT_AT + 2;
+  await assert.rejects(runStage(spec, cut, STOP), /interrupted/);
+  const r = await runStage(spec, cut);
+  assert.ok(r.logs.includes(`resuming GAN training at generator step ${STOP} of ${STEPS}`), r.logs.join('\n'));
+  for (const key of ['d_loss', 'g_loss']) {
+    for (const [step, v] of r.metrics.get(key)!) {
+      const ref = w.metrics.get(key)!.get(step)!;
+      assert.ok(Math.abs(v - ref) < 1e-4 * Math.max(1, Math.abs(ref)), `${key} at step ${step}: ${v} vs ${ref}`);
+    }
+  }
+  const diff = maxAbsDiff(await finalWeights(cut), await finalWeights(whole));
+  assert.ok(diff < 1e-5, `generator and discriminator weights differ by up to ${diff}`);
+});

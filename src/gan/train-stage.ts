@@ -141,6 +141,8 @@ export const stage: StageImpl = {
       real.seek(p.real);
       start = Math.min(ckpt.step, steps);
       priorSeconds = p.seconds;
+      // The optimizer steps before `start` (the bootstrap's, each generator step's critic steps and its own).
+      trainer.optimizerSteps = spec.gan.bootstrap + Array.from({ length: start }, (_, g) => criticSteps(g, cfg.critic) + 1).reduce((a, b) => a + b, 0);
       ctx.log.info(`resuming GAN training at generator step ${start} of ${steps}`);
     }
 

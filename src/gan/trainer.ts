@@ -239,6 +239,17 @@ export class GanTrainer {
     return this.group ? this.group.step(b, opt, step, phase) : localStep(this.phases[phase]!, phase === 0 ? vars(this.discriminator) : vars(this.generator), b, opt);
   }
 
+  /**
+   * Optimizer steps (critic and generator) taken so far, the step index the data-parallel ranks
+   * see; a resumed run sets it to what the interrupted one had reached.
+   */
+  get optimizerSteps(): number {
+    return this.stepCount;
+  }
+  set optimizerSteps(n: number) {
+    this.stepCount = n;
+  }
+
   /** The learning rate of both networks for the next step (`train.schedule`). */
   setLearningRate(lr: number): void {
     setLearningRate(this.gOpt, lr);
