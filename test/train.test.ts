@@ -208,3 +208,11 @@ test('train.steps stops mid-epoch and overrides epochs', async () => {
   assert.equal(r.epochs, 2);
   assert.equal(r.history.train_loss!.length, 2);
 });
+
+test("TrainingAborted carries the abort reason's message; a plain Ctrl-C says how to resume", () => {
+  const plain = new AbortController();
+  plain.abort();
+  assert.equal(new TrainingAborted(plain.signal.reason).message, 'training aborted; rerun to resume from the last checkpoint');
+  assert.equal(new TrainingAborted(new Error('interrupted')).message, 'interrupted');
+  assert.equal(new TrainingAborted().name, 'TrainingAborted');
+});

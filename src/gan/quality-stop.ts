@@ -1,7 +1,7 @@
 // `gan.stop`: early stopping of GAN training on the sample-quality score. A GAN has no epochs and
 // its losses say little about sample quality, so the generator is scored every `every` generator
 // steps (and after the last) on fixed noise, and training ends once the score has not improved for
-// `patience` scores. The bookkeeping is the epoch loops' StopRule (best value, wait count, best
+// `patience` scores. The bookkeeping is the training loop's StopRule (best value, wait count, best
 // weights in the work folder), counted in generator steps and scores; its state rides in the GAN
 // checkpoint, so an interrupted run resumes mid-patience with the same best generator.
 import type * as tf from '@tensorflow/tfjs';
@@ -35,7 +35,7 @@ export class QualityStop {
     this.rule = new StopRule({ metric, mode: stopMode(metric), patience, minDelta, restoreBest }, undefined, state, dir, log, { at: 'generator step', wait: 'score' });
   }
 
-  /** `state` is the checkpoint state the GAN loop saves (the rule keeps its own part in it). */
+  /** `state` is the checkpoint state the training loop saves (the rule keeps its own part in it). */
   static async open(stop: GanStop, scorerDir: string, latent: number, seed: number, state: CheckpointState, dir: string, log: { info(line: string): void }): Promise<QualityStop> {
     return new QualityStop(stop, await loadScorer(scorerDir), latent, seed, state, dir, log);
   }
@@ -54,17 +54,19 @@ export class QualityStop {
     return done % this.stop.every === 0 || done === steps;
   }
 
+  /** The stop rule the training loop runs on the scores (its state rides in the GAN checkpoint). */
+  get stopRule(): StopRule {
+    return this.rule;
+  }
+
   /**
    * Scores the generator after `done` steps (the same noise every time, so scores differ only by
-   * the generator), logs `quality_<metric>` at that step, keeps the best generator; true to stop.
+   * the generator): the metrics the loop logs as `quality_<metric>` and the stop rule judges.
    * With `pass` (the training ranks, GanTrainer.scorePass), the samples are split across them.
    */
-  async check(done: number, generator: tf.LayersModel, record: (key: string, value: number, step: number) => void, pass?: RowPass<ScoreRows>): Promise<boolean> {
+  async score(generator: tf.LayersModel, pass?: RowPass<ScoreRows>): Promise<Record<string, number>> {
     const run = pass ?? localPass(scorerMaps(this.scorer.model, generator, this.latent));
-    const q = qualityOf(this.scorer.real, await scoreGenerated(run, this.latent, this.stop.samples, this.seed + 104723));
-    const metrics = qualityMetrics(q);
-    for (const [k, v] of Object.entries(metrics)) record(`quality_${k}`, v, done);
-    return this.rule.epochEnd(done, metrics, generator);
+    return qualityMetrics(qualityOf(this.scorer.real, await scoreGenerated(run, this.latent, this.stop.samples, this.seed + 104723)));
   }
 
   /** After training: the best generator back in place (restoreBest), and how training ended. */

@@ -1,4 +1,5 @@
-// Stage 'train' for task gan: the adversarial loop. Not cacheable: ctx.out is a stable work folder
+// Stage 'train' for task gan: the adversarial steps on the one training loop (src/train/
+// training-loop.ts), one round per generator step, gan.stop's score as its validation. Not cacheable: ctx.out is a stable work folder
 // holding the checkpoint (a rerun continues exactly where the interrupted run stopped), the final
 // generator for the evaluate stage, and the sample grids, which are also logged to the run as artifacts.
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,11 +10,10 @@ import { trainingWorkers } from '../train/epoch-loop.js';
 import { saveModel } from '../models/io.js';
 import type { SpecProblem, StageContext, StageImpl } from '../pipeline/types.js';
 import type { ExperimentSpec } from '../spec/schema.js';
-import { type CheckpointState, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.js';
-import { SaveClock } from '../train/epoch-progress.js';
+import { resumeOrStart, saveCheckpoint } from '../train/checkpoint.js';
 import { recordStop } from '../train/stop-rule.js';
-import { learningRate } from '../train/optim.js';
 import { withWorkers } from '../train/parallel/cores.js';
+import { type RoundTask, trainRounds } from '../train/training-loop.js';
 import { loadTrainingImages } from './data.js';
 import { gridPng } from './grid.js';
 import { Seeds } from './random.js';
@@ -112,99 +112,83 @@ export const stage: StageImpl = {
     const scheduled = spec.train.schedule.kind !== 'constant' || spec.train.schedule.warmupSteps > 0;
     const trainer = new GanTrainer(cfg);
     const noise = tf.randomNormal([GRID_SAMPLES, cfg.latent], 0, 1, 'float32', new Seeds(spec.seed + 7919).next()) as tf.Tensor2D;
-    const ckptDir = join(ctx.out, 'checkpoint');
     ctx.run?.setTag('gan.kind', cfg.kind);
     ctx.run?.setTag('gan.clip', String(trainer.clip ?? 'none'));
 
     // Checkpoints are written only after generator steps, so a resumed run never bootstraps again.
     // The per-step metrics so far travel in the checkpoint and are logged again on resume: a
-    // resumed run (a new run, e.g. a resumed sweep trial) holds the whole curve, as in the
-    // training core.
+    // resumed run (a new run, e.g. a resumed sweep trial) holds the whole curve, as every task's.
     const what = trainer.checkpointable();
-    let start = 0;
+    const emit = (key: string, value: number, step: number) => ctx.run?.logMetric(key, value, step);
+    const { state, dir: ckptDir, record } = await resumeOrStart(ctx.out, what, emit, ctx.log, (c) => `resuming GAN training at generator step ${Math.min(c.step, steps)} of ${steps}`);
+    const resumed = state.extra as GanProgress | undefined;
     let priorSeconds = 0;
-    const ckpt = await loadCheckpoint(ckptDir, what);
-    const history: CheckpointState['history'] = ckpt?.history ?? {};
-    // gan.stop keeps its best score, wait count and best generator in here (saved with every checkpoint).
-    const stopState: CheckpointState & { rule?: unknown } = ckpt ?? { epoch: 0, step: 0, history };
-    const qstop = spec.gan.stop ? await QualityStop.open(spec.gan.stop, ctx.input('scorer'), cfg.latent, spec.seed, stopState, ctx.out, ctx.log) : undefined;
-    const record = (key: string, value: number, step: number) => {
-      const points = history[key] ?? [];
-      points.push([step, value]);
-      history[key] = points;
-      ctx.run?.logMetric(key, value, step);
-    };
-    if (ckpt) {
-      for (const [key, points] of Object.entries(history)) for (const [step, v] of points) ctx.run?.logMetric(key, v, step);
-      const p = ckpt.extra as GanProgress;
-      trainer.noisePosition = p.noise;
-      real.seek(p.real);
-      start = Math.min(ckpt.step, steps);
-      priorSeconds = p.seconds;
-      // The optimizer steps before `start` (the bootstrap's, each generator step's critic steps and its own).
-      trainer.optimizerSteps = spec.gan.bootstrap + Array.from({ length: start }, (_, g) => criticSteps(g, cfg.critic) + 1).reduce((a, b) => a + b, 0);
-      ctx.log.info(`resuming GAN training at generator step ${start} of ${steps}`);
+    if (resumed) {
+      trainer.noisePosition = resumed.noise;
+      real.seek(resumed.real);
+      priorSeconds = resumed.seconds;
+      state.step = Math.min(state.step, steps);
+      // The optimizer steps before this one (the bootstrap's, each generator step's critic steps and its own).
+      trainer.optimizerSteps = spec.gan.bootstrap + Array.from({ length: state.step }, (_, g) => criticSteps(g, cfg.critic) + 1).reduce((a, b) => a + b, 0);
     }
-
-    // `step` counts generator steps; the GAN has no epochs.
-    const checkpoint = (step: number, secs: number) =>
-      saveCheckpoint(ckptDir, what, {
-        epoch: 0,
-        step,
-        history,
-        extra: { seconds: secs, noise: trainer.noisePosition, real: real.position } satisfies GanProgress,
-        ...(stopState.rule ? { rule: stopState.rule } : {}),
-      } as CheckpointState);
+    const start = state.step;
+    // gan.stop keeps its best score, wait count and best generator in the state (saved with every checkpoint).
+    const qstop = spec.gan.stop ? await QualityStop.open(spec.gan.stop, ctx.input('scorer'), cfg.latent, spec.seed, state, ctx.out, ctx.log) : undefined;
     const t0 = performance.now();
     const seconds = () => priorSeconds + (performance.now() - t0) / 1000;
+    const progress = (): GanProgress => ({ seconds: seconds(), noise: trainer.noisePosition, real: real.position });
     if (start === 0 && spec.gan.bootstrap > 0) {
       const loss = await trainer.bootstrap(spec.gan.bootstrap, real);
       ctx.log.info(`discriminator bootstrap: ${spec.gan.bootstrap} batches, loss ${loss.toFixed(4)}`);
       record('bootstrap_d_loss', loss, 0);
     }
-    const clock = new SaveClock(spec.train.checkpointMinutes);
     const { workers, backend } = trainingWorkers(spec.train.workers);
-    await trainer.startWorkers(workers, backend, qstop?.scorerModel);
-    if (workers > 1) ctx.log.info(`train: ${workers} data-parallel workers (${backend}) for the critic and generator steps${qstop ? ' and the quality score' : ''}`);
     ctx.progress.start(steps - start, 'generator steps');
     let criticTotal = 0;
-    let trained = start;
-    try {
-    for (let g = start; g < steps && !qstop?.stopped; g++) {
-      if (ctx.signal.aborted) {
-        // Ctrl-C: everything up to step g is whole here, so keep it rather than lose the steps since
-        // the last periodic checkpoint (a hard kill still falls back to that one).
-        if (g > start) await checkpoint(g, seconds());
-        throw ctx.signal.reason ?? new Error('aborted');
-      }
-      const lr = learningRate(spec.train.lr, spec.train.schedule, { step: g, epoch: Math.floor(g / perEpoch), totalSteps: steps });
-      trainer.setLearningRate(lr);
-      const m = await trainer.step(g, real);
-      if (scheduled) record('lr', lr, g);
-      criticTotal += m.critic_steps;
-      // Every generator step, regardless of train.logEvery: the schedule must be checkable from the store.
-      for (const [k, v] of Object.entries(m)) record(k, v as number, g);
-      const w = m.wasserstein_estimate;
-      ctx.progress.tick(1, `d ${m.d_loss.toFixed(3)} g ${m.g_loss.toFixed(3)}${w === undefined ? '' : ` W ${w.toFixed(4)}`} critic ${m.critic_steps}`);
-      if (!Number.isFinite(m.d_loss) || !Number.isFinite(m.g_loss)) throw new Error(`GAN losses became non-finite at generator step ${g} (d ${m.d_loss}, g ${m.g_loss}); lower train.lr`);
-      const done = g + 1;
-      trained = done;
-      const scored = qstop?.due(done, steps) ?? false;
-      if (scored) await qstop!.check(done, trainer.generator, record, trainer.scorePass());
-      if (qstop?.stopped) break;
-      if (done % spec.gan.sampleEvery === 0 && done < steps) {
-        await writeGrid(ctx, trainer, noise, range, `step-${String(done).padStart(6, '0')}.png`);
-        await checkpoint(done, seconds());
-        clock.saved();
-      } else if ((scored || clock.due()) && done < steps) {
-        // After a score too, so a resumed run continues with the patience count it had.
-        await checkpoint(done, seconds());
-        clock.saved();
-      }
-    }
-    } finally {
-      await trainer.close();
-    }
+    let scored = false;
+    // One round is one generator step (with its critic steps); the GAN has no epochs, so its
+    // checkpoint's epoch stays 0 and its step counts generator steps.
+    const round: RoundTask<number> = {
+      rounds: steps,
+      totalSteps: steps,
+      counts: 'steps',
+      sums: 0,
+      epochOf: (g) => Math.floor(g / perEpoch),
+      items: (g) => [g],
+      async start() {
+        await trainer.startWorkers(workers, backend, qstop?.scorerModel);
+        if (workers > 1) ctx.log.info(`train: ${workers} data-parallel workers (${backend}) for the critic and generator steps${qstop ? ' and the quality score' : ''}`);
+      },
+      close: () => trainer.close(),
+      setLearningRate: (lr) => trainer.setLearningRate(lr),
+      async step(g, at) {
+        const m = await trainer.step(g, real);
+        if (scheduled) record('lr', at.lr, g);
+        criticTotal += m.critic_steps;
+        // Every generator step, regardless of train.logEvery: the schedule must be checkable from the store.
+        for (const [k, v] of Object.entries(m)) record(k, v as number, g);
+        const w = m.wasserstein_estimate;
+        ctx.progress.tick(1, `d ${m.d_loss.toFixed(3)} g ${m.g_loss.toFixed(3)}${w === undefined ? '' : ` W ${w.toFixed(4)}`} critic ${m.critic_steps}`);
+        if (!Number.isFinite(m.d_loss) || !Number.isFinite(m.g_loss)) throw new Error(`GAN losses became non-finite at generator step ${g} (d ${m.d_loss}, g ${m.g_loss}); lower train.lr`);
+        return cfg.batchSize;
+      },
+      // gan.stop's score, when due: the round's "validation".
+      async roundEnd(g) {
+        const done = g + 1;
+        scored = qstop?.due(done, steps) ?? false;
+        return scored ? qstop!.score(trainer.generator, trainer.scorePass()) : {};
+      },
+      recordAs: (k) => `quality_${k}`,
+      async afterRound(done, final) {
+        if (!final && done % spec.gan.sampleEvery === 0) await writeGrid(ctx, trainer, noise, range, `step-${String(done).padStart(6, '0')}.png`);
+      },
+      // At grids, and after a score too, so a resumed run continues with the patience count it had.
+      checkpointDue: (done, final) => !final && (done % spec.gan.sampleEvery === 0 || scored),
+      extra: () => progress(),
+    };
+    await trainRounds({ task: round, state, dir: ckptDir, what, record, spec: spec.train, rule: qstop?.stopRule, model: trainer.generator, signal: ctx.signal, log: ctx.log });
+    const trained = state.step;
+    const checkpoint = (step: number, secs: number) => saveCheckpoint(ckptDir!, what, { ...state, epoch: 0, step, extra: { ...progress(), seconds: secs } satisfies GanProgress });
     const total = seconds();
     if (qstop) {
       const end = await qstop.finish(trained, trainer.generator);

@@ -1,4 +1,5 @@
-// One adversarial training loop for all three kinds. What differs per kind is data: the models
+// The adversarial steps of all three kinds (the loop that runs them is src/train/training-loop.ts,
+// through gan/train-stage.ts). What differs per kind is data: the models
 // (models.ts), the losses (losses.ts), clipping and the critic schedule (schedule.ts).
 import * as tf from '@tensorflow/tfjs';
 import type { ExperimentSpec } from '../spec/schema.js';

@@ -139,13 +139,15 @@ export async function resumeOrStart(
   what: Checkpointable,
   emit: (key: string, value: number, step: number) => void,
   log?: { info(message: string): void },
+  /** The line a resumed run logs (the GAN counts generator steps, not epochs). */
+  resumeLine: (s: CheckpointState) => string = (s) => `resuming from the checkpoint after epoch ${s.epoch} (step ${s.step})`,
 ): Promise<ResumableRun> {
   const dir = workDir ? join(workDir, 'checkpoint') : undefined;
   let state: CheckpointState = { epoch: 0, step: 0, history: {} };
   const restored = dir ? await loadCheckpoint(dir, what) : null;
   if (restored) {
     state = restored;
-    log?.info(`resuming from the checkpoint after epoch ${state.epoch} (step ${state.step})`);
+    log?.info(resumeLine(state));
     for (const [key, points] of Object.entries(state.history)) for (const [step, v] of points) emit(key, v, step);
   }
   return {

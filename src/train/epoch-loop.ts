@@ -1,22 +1,22 @@
-// The one epoch loop every epoch-based task trains through (the classifier on images, the head on
-// cached activations, pretraining, super-resolution): seeded batches, the scheduled learning rate,
-// per-step and per-epoch metrics, validation, checkpoints (epoch ends, Ctrl-C between two steps,
-// every `train.checkpointMinutes`), resuming mid-epoch, early stopping and the budget (StopRule).
-// What differs per task is only its batches, its optimizer step and its validation: the task
-// supplies them as a TrainTask, and the loop never looks inside a batch.
+// The epoch tasks (the classifier on images, the head on cached activations, pretraining,
+// super-resolution) on the one training loop (training-loop.ts: a round is an epoch): seeded
+// batches, per-step and per-epoch metrics, validation, the plateau schedule, progress lines. The
+// loop itself holds the schedule, checkpoints (epoch ends, Ctrl-C between two steps, every
+// `train.checkpointMinutes`), resuming mid-epoch, early stopping and the budget (StopRule). What
+// differs per task is only its batches, its optimizer step and its validation: the task supplies
+// them as a TrainTask, and the loop never looks inside a batch.
 import * as tf from '@tensorflow/tfjs';
 import { parallelisesItself } from '../backend/select.js';
-import { setNoiseStep } from '../models/layers.js';
 import type { Progress, StageLogger } from '../pipeline/types.js';
 import { type CheckpointState, resumeOrStart } from './checkpoint.js';
-import { EpochProgress, LoopCheckpoints } from './epoch-progress.js';
-import { learningRate, makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
+import { makeOptimizer, setLearningRate, type TrainSpec } from './optim.js';
 import { resolveWorkers } from './parallel/cores.js';
 import { DataParallel, localStep } from './parallel/group.js';
 import type { RowPass } from './parallel/pass.js';
 import { type ParallelTask, singlePhase } from './parallel/replica.js';
 import { type PlateauState, plateauEpochEnd, plateauMetric } from './plateau.js';
 import { StopRule, type StopSummary } from './stop-rule.js';
+import { type RoundTask, TrainingAborted, trainRounds } from './training-loop.js';
 
 export type MetricSink = (key: string, value: number, step: number) => void;
 
@@ -87,12 +87,7 @@ export interface LoopResult {
   stop: StopSummary;
 }
 
-export class TrainingAborted extends Error {
-  constructor() {
-    super('training aborted; rerun to resume from the last checkpoint');
-    this.name = 'TrainingAborted';
-  }
-}
+export { TrainingAborted };
 
 /**
  * The ranks a run trains with: `train.workers` (default: the cores this run may use), one on a
@@ -117,64 +112,70 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
   const emit = (key: string, value: number, step: number) => o.metric?.(key, value, step);
 
   const { state, dir: ckptDir, resumedFrom, record } = await resumeOrStart(o.checkpointDir, what, emit, o.log);
-  const checkpoints = new LoopCheckpoints(ckptDir, what, state, s.checkpointMinutes);
   const rule = new StopRule(s.stop, s.budget, state, o.checkpointDir, o.log);
   // The plateau schedule's factor rides in the checkpoint with the rest of the state.
   const withPlateau = state as CheckpointState & { plateau?: PlateauState };
   if (s.schedule.kind === 'plateau') withPlateau.plateau ??= { factor: 1, wait: 0 };
   const plateau = withPlateau.plateau;
   const { workers, backend } = trainingWorkers(s.workers);
-  // Started after resumeOrStart, so the replicas begin from the restored weights.
   let group: DataParallel<B> | undefined;
-
-  let last: Record<string, number> = {};
-  try {
-    if (workers > 1 && state.step < totalSteps) {
+  // Each batch's progress tick is sent when the next batch starts, and the epoch's last one after
+  // validation: a sweep's log line at "epoch 12/12 100%" then carries epoch 12's own val metric,
+  // not epoch 11's.
+  let tick: [number, string] | undefined;
+  let epochNow = 0;
+  let lastBatch = 0;
+  const flush = () => {
+    if (tick) o.progress?.tick(...tick);
+    tick = undefined;
+  };
+  const round: RoundTask<B> = {
+    rounds: epochs,
+    totalSteps,
+    counts: 'epochs',
+    // [loss, ...terms, ...counts]
+    sums: 1 + nT + counts.length,
+    epochOf: (epoch) => epoch,
+    lrFactor: () => plateau?.factor,
+    items: (epoch) => task.batches(epoch),
+    // Started after resumeOrStart, so the replicas begin from the restored weights.
+    async start() {
+      if (workers <= 1) return;
       group = await DataParallel.start({ workers, plan: singlePhase(o.model, task.parallel), backend });
       o.log?.info(`train: ${workers} data-parallel workers (${backend}), ${s.batchSize} samples a step split ${Math.ceil(s.batchSize / workers)}/${Math.floor(s.batchSize / workers)}`);
-    }
-    for (let epoch = state.epoch; epoch < epochs && state.step < totalSteps && !rule.stopped; epoch++) {
-      // sums: [loss, ...terms, ...counts]
-      const ep = new EpochProgress(state, epoch, 1 + nT + counts.length, o.log);
-      const sums = ep.sums;
+    },
+    close: async () => group?.close(),
+    setLearningRate: (lr) => setLearningRate(opt, lr),
+    beginRound(epoch, ep) {
+      epochNow = epoch;
       o.progress?.start(Math.min(n - ep.seen, (totalSteps - state.step) * s.batchSize), 'samples');
-      // Each batch's progress tick is sent when the next batch starts, and the epoch's last one
-      // after validation: a sweep's log line at "epoch 12/12 100%" then carries epoch 12's own
-      // val metric, not epoch 11's.
-      let tick: [number, string] | undefined;
-      for await (const b of task.batches(epoch)) {
-        if (ep.skipping()) continue;
-        if (tick) o.progress?.tick(...tick);
-        tick = undefined;
-        if (o.signal?.aborted) {
-          await checkpoints.keep(ep);
-          throw new TrainingAborted();
-        }
-        if (state.step >= totalSteps || rule.stopped) break;
-        const t0 = performance.now();
-        const lr = learningRate(s.lr, s.schedule, { step: state.step, epoch, totalSteps, ...(plateau ? { factor: plateau.factor } : {}) });
-        setLearningRate(opt, lr);
-        setNoiseStep(state.step);
-        const r = group ? await group.step(b, opt, state.step) : await localStep(task.parallel.grads, task.parallel.vars, b, opt);
-        sums[0]! += r.loss * b.n;
-        for (let i = 0; i < nT; i++) sums[1 + i]! += r.terms[i]! * b.n;
-        for (let i = 0; i < counts.length; i++) sums[1 + nT + i]! += r.counts?.[i] ?? 0;
-        ep.trained(b.n);
-        state.step++;
-        rule.stepped(b.n, (performance.now() - t0) / 1000, epoch);
-        if (state.step % s.logEvery === 0) {
-          emit('train_step_loss', r.loss, state.step);
-          for (const [i, name] of task.terms.entries()) emit(`train_step_loss_${name}`, r.terms[i]!, state.step);
-          emit('lr', lr, state.step);
-        }
-        await task.afterStep?.(state.step);
-        await checkpoints.keepIfDue(ep);
-        tick = [b.n, `epoch ${epoch + 1}/${epochs} loss ${(sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`];
+    },
+    beforeStep: flush,
+    async step(b, at) {
+      lastBatch = b.n;
+      const r = group ? await group.step(b, opt, at.step) : await localStep(task.parallel.grads, task.parallel.vars, b, opt);
+      const sums = at.sums;
+      sums[0]! += r.loss * b.n;
+      for (let i = 0; i < nT; i++) sums[1 + i]! += r.terms[i]! * b.n;
+      for (let i = 0; i < counts.length; i++) sums[1 + nT + i]! += r.counts?.[i] ?? 0;
+      const done = at.step + 1;
+      if (done % s.logEvery === 0) {
+        emit('train_step_loss', r.loss, done);
+        for (const [i, name] of task.terms.entries()) emit(`train_step_loss_${name}`, r.terms[i]!, done);
+        emit('lr', at.lr, done);
       }
+      return b.n;
+    },
+    async afterStep(done, ep) {
+      await task.afterStep?.(done);
+      tick = [lastBatch, `epoch ${epochNow + 1}/${epochs} loss ${(ep.sums[0]! / ep.seen).toFixed(4)} ${(ep.seen / ep.seconds()).toFixed(1)} samples/s`];
+    },
+    async roundEnd(epoch, ep, final) {
       const secs = ep.seconds();
       const seen = Math.max(1, ep.seen);
       const e1 = epoch + 1;
-      last = {
+      const sums = ep.sums;
+      let m: Record<string, number> = {
         train_loss: sums[0]! / seen,
         ...Object.fromEntries(task.terms.map((name, i) => [`train_loss_${name}`, sums[1 + i]! / seen])),
         ...Object.fromEntries(counts.map((name, i) => [name, sums[1 + nT + i]! / seen])),
@@ -183,24 +184,27 @@ export async function trainEpochs<B extends { n: number }>(o: LoopOptions<B>): P
         // Per step, so arms with other batch counts compare: the cost of one optimizer step.
         train_ms_per_step: (1000 * secs) / Math.max(1, Math.ceil(ep.seen / s.batchSize)),
       };
-      let final = e1 >= epochs || state.step >= totalSteps || rule.stopped;
       // Early stopping needs its metric every epoch, whatever evaluate.every says.
-      if (task.validate && (e1 % evalEvery === 0 || final || s.stop || plateau)) last = { ...last, ...(await task.validate(task.parallel.maps ? group : undefined)) };
-      for (const [k, v] of Object.entries(last)) record(k, v, e1);
-      if (tick) o.progress?.tick(...tick);
-      state.epoch = e1;
-      if (await rule.epochEnd(e1, last, o.model)) final = true;
+      if (task.validate && (e1 % evalEvery === 0 || final || s.stop || plateau)) m = { ...m, ...(await task.validate(task.parallel.maps ? group : undefined)) };
+      return m;
+    },
+    async afterRound(e1, final, m, ep) {
+      flush();
       if (plateau && !final) {
-        const lowered = plateauEpochEnd(plateau, last, s);
+        const lowered = plateauEpochEnd(plateau, m, s);
         if (lowered !== undefined) o.log?.info(`train: ${plateauMetric(s).metric} has not improved for ${s.schedule.patience} epochs: learning rate × ${s.schedule.gamma} → ${(s.lr * lowered).toPrecision(3)}`);
       }
-      const shown = Object.entries(last).filter(([k]) => task.shown.test(k));
+      const secs = ep.seconds();
+      const shown = Object.entries(m).filter(([k]) => task.shown.test(k));
       o.progress?.done(`epoch ${e1}/${epochs}: ${shown.map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (${secs.toFixed(1)} s, ${(ep.seen / secs).toFixed(0)} samples/s)`);
-      await checkpoints.epochEnd(e1 % s.checkpointEvery === 0 || final);
-      o.onEpochEnd?.(e1, last);
-    }
+    },
+    checkpointDue: (e1, final) => e1 % s.checkpointEvery === 0 || final,
+    onRoundEnd: (e1, m) => o.onEpochEnd?.(e1, m),
+  };
+  let last: Record<string, number> = {};
+  try {
+    last = await trainRounds({ task: round, state, dir: ckptDir, what, record, spec: s, rule, model: o.model, signal: o.signal, log: o.log });
   } finally {
-    await group?.close();
     opt.dispose();
   }
   const stop = await rule.finish(state.epoch, o.model);

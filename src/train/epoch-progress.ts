@@ -1,5 +1,5 @@
-// Where a training loop is inside an epoch, so that a stop keeps it. Both loops (the training
-// core and super-resolution) checkpoint at epoch ends; on Ctrl-C between two batches, and every
+// Where the training loop is inside a round (an epoch), so that a stop keeps it. The loop
+// checkpoints at round ends; on Ctrl-C between two batches, and every
 // `train.checkpointMinutes` against a hard kill, they also save the epoch's progress (batches
 // done, running sums), and the rerun skips those batches (the loader's order is a function of seed
 // and epoch) and carries on with the sums: the epoch's metrics and the weights come out as if the
@@ -8,7 +8,7 @@ import type { StageLogger } from '../pipeline/types.js';
 import { type Checkpointable, type CheckpointState, saveCheckpoint } from './checkpoint.js';
 
 /** A Ctrl-C checkpoint's `extra.partial`. */
-interface PartialEpoch {
+export interface PartialEpoch {
   epoch: number;
   /** Batches of this epoch already trained. */
   batches: number;
@@ -59,6 +59,11 @@ export class EpochProgress {
     return (performance.now() - this.t0) / 1000;
   }
 
+  /** Whether a step of this round was trained (this session or before the checkpoint it resumed): a save now is mid-round. */
+  inside(): boolean {
+    return this.done > 0;
+  }
+
   /** Where the epoch stands, for a checkpoint taken between two batches. */
   partial(): PartialEpoch {
     return { epoch: this.epoch, batches: this.done, sums: [...this.sums], seen: this.seen, seconds: this.seconds() };
@@ -66,34 +71,40 @@ export class EpochProgress {
 }
 
 /**
- * Every checkpoint an epoch loop writes: at epoch ends (`train.checkpointEvery`), between batches
+ * Every checkpoint the training loop writes: at round ends (`train.checkpointEvery` epochs, GAN grids), between steps
  * on Ctrl-C, and between batches once `train.checkpointMinutes` have passed since the last save.
  * No work folder: saves nothing.
  */
 export class LoopCheckpoints {
   private readonly stepAtStart: number;
-  private readonly clock: SaveClock;
+  readonly clock: SaveClock;
 
   constructor(
     private readonly dir: string | undefined,
     private readonly what: Checkpointable,
     private readonly state: CheckpointState,
     minutes: number | undefined,
+    /**
+     * The checkpoint's `extra`: by default the epoch's progress when saved inside one; a task with
+     * more to carry (the GAN's noise and real-image positions) supplies its own.
+     */
+    private readonly extra: (partial: PartialEpoch | undefined) => unknown = (partial) => (partial ? { partial } : undefined),
   ) {
     this.stepAtStart = state.step;
     this.clock = new SaveClock(minutes);
   }
 
+  /** Between rounds (an epoch's end, a GAN generator step's), when `due`. */
   async epochEnd(due: boolean): Promise<void> {
     if (!this.dir || !due) return;
-    await saveCheckpoint(this.dir, this.what, this.state);
+    await saveCheckpoint(this.dir, this.what, { ...this.state, extra: this.extra(undefined) });
     this.clock.saved();
   }
 
-  /** Between batches, where the state is whole (unless nothing was trained since the rerun began). */
+  /** Between steps, where the state is whole (unless nothing was trained since the rerun began). */
   async keep(ep: EpochProgress): Promise<void> {
     if (!this.dir || this.state.step <= this.stepAtStart) return;
-    await saveCheckpoint(this.dir, this.what, { ...this.state, extra: { partial: ep.partial() } });
+    await saveCheckpoint(this.dir, this.what, { ...this.state, extra: this.extra(ep.inside() ? ep.partial() : undefined) });
     this.clock.saved();
   }
 
