@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildSweep } from '../src/sweep/build.js';
-import { cancelSweep } from '../src/sweep/queue-status.js';
+import { cancelSweep, queueStatus } from '../src/sweep/queue-status.js';
 import { SWEEP_TAG } from '../src/sweep/records.js';
 import { checkpointed, queueName, queueSweep, runsOf, startWorker, stopWorkers, sweepFile, tmpStore, type WorkerProc } from './fixtures/queue-harness.js';
 import { RedisServer, redisMissing } from './fixtures/redis.js';
@@ -68,7 +68,12 @@ describe('queue launcher: failures', { skip: redisMissing() }, () => {
 
 
   test('ablate sweep cancel: waiting trials leave the queue, the running one ends KILLED and is not retried', async () => {
-    const env = { FAKE_STEPS: '40', FAKE_STEP_MS: '50' };
+    // Cancel must find one trial running and one waiting. Under load (CI, 2 cores) a 2 s trial
+    // could end before the cancel, or the worker could print "starting" before the controller had
+    // enqueued the second trial: so the trial is long (the cancel stops it within a step of the
+    // worker's 1 s cancel watch, so the test does not wait for it), and the cancel waits for the
+    // queue itself to show one job active and one waiting (1 worker, 1 at a time: it stays so).
+    const env = { FAKE_STEPS: '600', FAKE_STEP_MS: '50' };
     const store = tmpStore();
     const q = queueName();
     const w = startWorker(redis.url, q, env);
@@ -76,6 +81,13 @@ describe('queue launcher: failures', { skip: redisMissing() }, () => {
       const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=0,1', 'preprocess.crop=border']);
       await w.saw(/starting/);
       const id = buildSweep(sweepFile, [...store.args, 'seed=0,1', 'preprocess.crop=border']).id;
+      const t0 = Date.now();
+      for (;;) {
+        const states = (await queueStatus(redis.url, q, id)).map((s) => s.state).sort();
+        if (states.join(' ') === 'active waiting') break;
+        if (Date.now() - t0 > 20_000) assert.fail(`never one trial active and one waiting: ${states.join(' ')}\n${w.err()}`);
+        await sleep(50);
+      }
       assert.deepEqual(await cancelSweep(redis.url, q, id), { removed: 1, stopping: 1 });
       const r = await sweepDone;
       assert.equal(r.status, 'KILLED');
