@@ -79,7 +79,9 @@ describe('queue launcher: failures', { skip: redisMissing() }, () => {
     const w = startWorker(redis.url, q, env);
     try {
       const sweepDone = queueSweep(redis.url, q, [...store.args, 'seed=0,1', 'preprocess.crop=border']);
-      await w.saw(/starting/);
+      // Once the trial has made a step: the fake trial (as a real one creating its run) would die of
+      // a SIGTERM that comes before it handles signals, leaving its run RUNNING.
+      await checkpointed(store.dir, 1, 1);
       const id = buildSweep(sweepFile, [...store.args, 'seed=0,1', 'preprocess.crop=border']).id;
       const t0 = Date.now();
       for (;;) {
