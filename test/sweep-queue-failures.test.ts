@@ -126,14 +126,18 @@ describe('queue launcher: Redis restarted mid-sweep', { skip: redisMissing() }, 
         assert.equal(w.err().match(/redis \S+ unreachable/g)?.length, 1, w.err());
         assert.match(w.err(), /reachable again/);
       }
-      // The trials whose leases lapsed were stopped at a checkpoint and continued from it.
+      // The trials whose leases lapsed were stopped, and those that had checkpointed continued from
+      // their checkpoint. A trial stopped before its first step (the fake trial logs val_accuracy,
+      // then checkpoints, every step) had none and rightly starts over: the Redis outage can come
+      // while the second worker's trial is still starting.
       assert.match(ws.map((w) => w.err()).join('\n'), /its lease was not renewed for \d+\.\d s \(Redis unreachable\?\); stopping it/);
       const killed = runs.all.filter((x) => x.info.status === 'KILLED');
       assert.ok(killed.length >= 1, runs.all.map((x) => x.info.status).join(' '));
       for (const k of killed) {
         assert.match(k.tags[SWEEP_TAG.stopped] ?? '', /lease was not renewed|lease was lost/, 'the run says why it stopped');
+        if (k.metrics.val_accuracy == null) continue;
         const done = runs.finished.find((x) => x.tags['ablate.spec_hash'] === k.tags['ablate.spec_hash'])!;
-        assert.ok((done.metrics.resumed_from ?? 0) > 0, 'resumed from the checkpoint');
+        assert.ok((done.metrics.resumed_from ?? 0) > 0, `resumed from the checkpoint: ${JSON.stringify(runs.all.map((x) => [x.info.status, x.metrics]))}`);
       }
     } finally {
       await stopWorkers(ws);

@@ -60,6 +60,9 @@ test('batch norm in training on wasm (one kernel, closed-form gradient) matches 
     { shape: [3, 4, 4, 3], offset: 5, spread: 0.1 }, // far from zero: a one-pass variance would cancel
     { shape: [32, 64], offset: -2, spread: 3 }, // after a dense layer
     { shape: [2, 3, 3, 7], offset: 0, spread: 100 },
+    // The same shape again with other statistics: a stale cached XNNPACK operator (its filter or bias
+    // packed on an earlier call) would give the first case's scale and shift here.
+    { shape: [8, 6, 5, 16], offset: 3, spread: 2 },
   ];
   for (const c of cases) {
     const n = c.shape.reduce((p, q) => p * q, 1);
