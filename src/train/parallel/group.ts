@@ -25,6 +25,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { setNoiseStep } from '../../models/layers.js';
 import type { StepResult } from '../epoch-loop.js';
+import { readInto, tensorOf } from './copy.js';
 import type { FromWorker, ToWorker, WeightRef, WorkerInit } from './protocol.js';
 import { isMovingStat, modelArtifacts, type ParallelPlan, type ShardGrads, variableOf } from './replica.js';
 
@@ -82,6 +83,31 @@ export async function localStep<B>(grads: ShardGrads<B>, vars: tf.Variable[], b:
   opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: r.grads[i]! })));
   tf.dispose(r.grads);
   return r;
+}
+
+/**
+ * sum[i] = Σ_r w_r · slots_r[i] for i < len, accumulated in float32 in rank order (0 + w_0 g_0,
+ * then + w_r g_r): the same bits as adding the ranks one by one into a zeroed float32 array, in
+ * one pass over memory (the two-rank case, the common one, as one loop: ~0.5 ms for 554k
+ * weights where a pass per rank over a zeroed sum took ~2.8).
+ */
+export function sumGradients(sum: Float32Array, slots: Float32Array[], weights: number[], len: number): void {
+  const [s0, s1] = slots;
+  const [w0, w1] = weights;
+  if (!s0) {
+    sum.fill(0, 0, len);
+    return;
+  }
+  if (s1 && slots.length === 2) {
+    for (let i = 0; i < len; i++) sum[i] = Math.fround(0 + w0! * s0[i]!) + w1! * s1[i]!;
+    return;
+  }
+  for (let i = 0; i < len; i++) sum[i] = 0 + w0! * s0[i]!;
+  for (let r = 1; r < slots.length; r++) {
+    const s = slots[r]!;
+    const w = weights[r]!;
+    for (let i = 0; i < len; i++) sum[i]! += w * s[i]!;
+  }
 }
 
 export class DataParallel<B extends { n: number }> {
@@ -166,7 +192,7 @@ export class DataParallel<B extends { n: number }> {
   private publish(): void {
     let off = 0;
     for (const v of [...this.published, ...this.stats]) {
-      this.shared.set(v.dataSync() as Float32Array, off);
+      readInto(v, this.shared, off);
       off += v.size;
     }
   }
@@ -222,13 +248,13 @@ export class DataParallel<B extends { n: number }> {
     const slot0 = this.slots[0]!;
     let off = 0;
     for (const g of own.grads) {
-      slot0.set(g.dataSync() as Float32Array, off);
+      readInto(g, slot0, off);
       off += g.size;
     }
     tf.dispose(own.grads);
     off = this.statOffset;
     for (const s of this.stats) {
-      slot0.set(s.dataSync() as Float32Array, off);
+      readInto(s, slot0, off);
       off += s.size;
     }
     const theirs = (await Promise.all(answers)) as (Done | undefined)[];
@@ -238,15 +264,14 @@ export class DataParallel<B extends { n: number }> {
 
   private combine(vars: tf.Variable[], results: (Omit<Done, 'type'> | undefined)[], sizes: number[], n: number, opt: tf.Optimizer): StepResult {
     const sum = this.sum;
-    sum.fill(0);
     const active = sizes.flatMap((size, r) => (size > 0 ? [r] : []));
     const gradLen = vars.reduce((a, v) => a + v.size, 0);
-    // Gradients: Σ_r (n_r / n) g_r, in rank order.
-    for (const r of active) {
-      const w = sizes[r]! / n;
-      const s = this.slots[r]!;
-      for (let i = 0; i < gradLen; i++) sum[i]! += w * s[i]!;
-    }
+    sumGradients(
+      sum,
+      active.map((r) => this.slots[r]!),
+      active.map((r) => sizes[r]! / n),
+      gradLen,
+    );
     // Statistics: rank 0's plus the weighted differences of the others, so a statistic no rank
     // changed (a frozen layer's, the critic's during a generator-only forward) stays bit-identical.
     const s0 = this.slots[0]!;
@@ -258,14 +283,14 @@ export class DataParallel<B extends { n: number }> {
     tf.tidy(() => {
       let off = 0;
       const grads = vars.map((v) => {
-        const g = { name: v.name, tensor: tf.tensor(sum.slice(off, off + v.size), v.shape, 'float32') };
+        const g = { name: v.name, tensor: tensorOf(sum.subarray(off, off + v.size), v.shape) };
         off += v.size;
         return g;
       });
       opt.applyGradients(grads);
       off = this.statOffset;
       for (const s of this.stats) {
-        s.assign(tf.tensor(sum.slice(off, off + s.size), s.shape, 'float32'));
+        s.assign(tensorOf(sum.subarray(off, off + s.size), s.shape));
         off += s.size;
       }
     });

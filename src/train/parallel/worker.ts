@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/index.js';
 import { setNoiseStep } from '../../models/layers.js';
+import { readInto, tensorOf } from './copy.js';
 import { FAIL_ENV, type FromWorker, injectedFailure, type ToWorker, type WeightRef, type WorkerInit } from './protocol.js';
 import { modelFromArtifacts, type ReplicaFactory, type ShardGrads, type ShardMap, variableOf } from './replica.js';
 
@@ -58,7 +59,7 @@ function load(replica: Replica): void {
   let off = 0;
   tf.tidy(() => {
     for (const v of [...replica.published, ...replica.stats]) {
-      v.assign(tf.tensor(published.slice(off, off + v.size), v.shape, 'float32'));
+      v.assign(tensorOf(published.subarray(off, off + v.size), v.shape));
       off += v.size;
     }
   });
@@ -85,13 +86,13 @@ async function step(m: Extract<ToWorker, { type: 'step' }>): Promise<void> {
   const r = await replica.phases[m.phase]!(m.batch);
   let off = 0;
   for (const g of r.grads) {
-    slot.set(g.dataSync() as Float32Array, off);
+    readInto(g, slot, off);
     off += g.size;
   }
   tf.dispose(r.grads);
   off = init.statOffset;
   for (const s of replica.stats) {
-    slot.set(s.dataSync() as Float32Array, off);
+    readInto(s, slot, off);
     off += s.size;
   }
   send({ type: 'done', loss: r.loss, terms: Array.from(r.terms), counts: Array.from(r.counts ?? []) });
