@@ -17,7 +17,9 @@ import { buildSweep } from '../src/sweep/build.js';
 import { formatStatus, queueStatus } from '../src/sweep/queue-status.js';
 import { readSweepRuns, SWEEP_TAG } from '../src/sweep/records.js';
 import { freePort, RedisServer, redisMissing } from './fixtures/redis.js';
+import { finalSet } from './fixtures/queue-harness.js';
 import { runChild } from './fixtures/sweep-child.js';
+import { startFakeMlflow } from './fixtures/track-mlflow-server.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'ablate.js');
@@ -64,55 +66,89 @@ describe('queue launcher: choosing it', () => {
 });
 
 describe('queue launcher: ablate worker and ablate sweep --queue', { skip: redisMissing() }, () => {
-  test('a worker that cannot reach Redis or write its cache folder says which', async () => {
+  test('a worker that cannot reach Redis, write its cache folder or use its tracking store says which', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ablate-worker-'));
     writeFileSync(join(dir, 'file'), '');
     // Port 1 on loopback: nothing listens there.
-    const problems = await startupProblems('redis://127.0.0.1:1/0', join(dir, 'file', 'cache'), join(dir, 'runs'));
-    assert.equal(problems.length, 2, problems.join('\n'));
+    const problems = await startupProblems('redis://127.0.0.1:1/0', join(dir, 'file', 'cache'), join(dir, 'file', 'runs'));
+    assert.equal(problems.length, 3, problems.join('\n'));
     assert.match(problems[0]!, /^redis redis:\/\/127\.0\.0\.1:1\/0 unreachable: connect ECONNREFUSED/);
     assert.match(problems[1]!, /^cache folder .*file\/cache not writable: ENOTDIR/);
+    assert.match(problems[2]!, /^tracking store .*file\/runs not writable: ENOTDIR/);
+    // An MLflow server: it must answer the API (with this machine's credentials), and the folder
+    // that mirrors it here must be writable.
     const port = await freePort();
-    const server = await startupProblems('redis://127.0.0.1:1/0', join(dir, 'cache'), `http://127.0.0.1:${port}`);
-    assert.match(server.join('\n'), new RegExp(`tracking server http://127\\.0\\.0\\.1:${port} unreachable: connect ECONNREFUSED`));
+    const down = await startupProblems('redis://127.0.0.1:1/0', join(dir, 'cache'), `http://127.0.0.1:${port}`, { ABLATE_MIRROR: join(dir, 'file', 'mirror') });
+    assert.deepEqual(down.slice(1), [`tracking server http://127.0.0.1:${port} unreachable: ECONNREFUSED`, `local mirror of the tracking server ${join(dir, 'file', 'mirror')} not writable: ENOTDIR`]);
+    const server = await startFakeMlflow({ token: 'right' });
+    try {
+      const refused = await startupProblems('redis://127.0.0.1:1/0', join(dir, 'cache'), server.url, { ABLATE_MIRROR: join(dir, 'mirror'), MLFLOW_TRACKING_TOKEN: 'wrong' });
+      assert.match(refused.slice(1).join('\n'), /^tracking server http:\/\/127\.0\.0\.1:\d+ refuses this worker's credentials \(401 UNAUTHENTICATED; MLFLOW_TRACKING_TOKEN/);
+      const fine = await startupProblems('redis://127.0.0.1:1/0', join(dir, 'cache'), server.url, { ABLATE_MIRROR: join(dir, 'mirror'), MLFLOW_TRACKING_TOKEN: 'right' });
+      assert.equal(fine.length, 1, fine.join('\n'));
+    } finally {
+      await server.close();
+    }
   });
 
-  test('one real trial: ablate sweep --queue follows it to the end on an ablate worker, ablate sweep status reads it back', async () => {
+  test('real trials: the same sweep through ablate sweep --queue and two ablate workers gives the same table as run locally; ablate sweep status reads it back', async () => {
     const redis = await RedisServer.start();
+    // Two trials of the tiny classify spec on generated shapes (seconds each), 2 epochs so each has
+    // a curve; train.workers pinned, as docs/distributed.md says to across machines: the local
+    // sweep's children and the workers' children get different core shares.
+    const trialArgs = [join(fixtures, 'grid.sweep.yaml'), 'seed=0,1', 'preprocess.crop=border', 'train.epochs=2', 'train.workers=1'];
+    const storeArgs = (d: string) => [`track.uri=${join(d, 'runs')}`, `cache.dir=${join(d, 'cache')}`];
+    const local = mkdtempSync(join(tmpdir(), 'ablate-queue-real-local-'));
     const dir = mkdtempSync(join(tmpdir(), 'ablate-queue-real-'));
-    const store = [`track.uri=${join(dir, 'runs')}`, `cache.dir=${join(dir, 'cache')}`];
-    const worker = spawn(process.execPath, [bin, 'worker', '--queue', redis.url, '--queue-name', 'real', '--cache', join(dir, 'cache'), '--store', join(dir, 'runs')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let werr = '';
-    worker.stderr.on('data', (d) => {
-      werr += d;
-    });
-    const exited = new Promise((resolve) => worker.on('exit', resolve));
+    const start = () => {
+      const w = spawn(process.execPath, [bin, 'worker', '--queue', redis.url, '--queue-name', 'real', '--cache', join(dir, 'cache'), '--store', join(dir, 'runs')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      w.stderr.on('data', (d) => {
+        err += d;
+      });
+      return { w, err: () => err, exited: new Promise((resolve) => w.on('exit', resolve)) };
+    };
+    const workers = [start(), start()];
     try {
-      while (!/taking trials/.test(werr)) await sleep(25);
-      const sweep = await runChild([bin, 'sweep', join(fixtures, 'grid.sweep.yaml'), 'seed=0', 'preprocess.crop=border', 'train.epochs=1', ...store, '--queue', redis.url, '--queue-name', 'real', '--json']);
+      // Locally first, with its own cache (a shared one would hand the queue's trials its results).
+      const l = await runChild([bin, 'sweep', ...trialArgs, ...storeArgs(local), '--jobs', '2', '--json']);
+      assert.equal(l.code, 0, l.err);
+      for (const w of workers) while (!/taking trials/.test(w.err())) await sleep(25);
+      const sweep = await runChild([bin, 'sweep', ...trialArgs, ...storeArgs(dir), '--queue', redis.url, '--queue-name', 'real', '--json']);
+      const werr = workers.map((w) => w.err()).join('\n');
       assert.equal(sweep.code, 0, `${sweep.err}\n${werr}`);
       const r = sweep.result!;
       assert.equal(r.launcher, 'queue');
-      assert.equal(r.trials[0]!.status, 'FINISHED');
-      assert.equal(r.trials[0]!.stages.train, 'computed');
-      assert.ok(r.trials[0]!.metric !== undefined && r.trials[0]!.metric >= 0 && r.trials[0]!.metric <= 1);
-      assert.match(sweep.err, /queue real at redis:\/\/127\.0\.0\.1:\d+\/0 \(1 worker connected now\)/);
-      assert.match(sweep.err, /1 finished/);
+      assert.equal(r.id, l.result!.id, 'the same sweep');
+      assert.deepEqual(r.trials.map((t) => [t.status, t.stages.train]), [['FINISHED', 'computed'], ['FINISHED', 'computed']]);
+      // Same seeds, same numbers: the final metric of each trial and, from the stores, each
+      // trial's status, final value and curve steps as compare reads them.
+      assert.deepEqual(r.trials.map((t) => t.metric), l.result!.trials.map((t) => t.metric));
+      assert.ok(r.trials.every((t) => t.metric !== undefined && t.metric >= 0 && t.metric <= 1));
+      assert.deepEqual(finalSet(dir, r.id), finalSet(local, l.result!.id));
+      const losses = (d: string, id: string) =>
+        readSweepRuns(join(d, 'runs'), id)
+          .filter((x) => x.tags[SWEEP_TAG.role] !== 'parent')
+          .map((x) => `${x.tags['ablate.axis.seed']} val_loss=${x.metrics.val_loss} train_loss=${x.metrics.train_loss}`)
+          .sort();
+      assert.deepEqual(losses(dir, r.id), losses(local, l.result!.id), 'the same losses to the last bit');
+      assert.match(sweep.err, /queue real at redis:\/\/127\.0\.0\.1:\d+\/0 \(2 workers connected now\)/);
+      assert.match(sweep.err, /2 finished/);
       const runs = readSweepRuns(join(dir, 'runs'), r.id).filter((x) => x.tags[SWEEP_TAG.role] !== 'parent');
-      assert.equal(runs.length, 1);
-      assert.equal(runs[0]!.info.status, 'FINISHED');
-      assert.equal(runs[0]!.tags[SWEEP_TAG.worker], `${hostname()}:${worker.pid}`);
-      assert.equal(runs[0]!.metrics.val_accuracy, r.trials[0]!.metric);
+      assert.equal(runs.length, 2);
+      assert.ok(runs.every((x) => x.info.status === 'FINISHED'));
+      const pids = workers.map((w) => `${hostname()}:${w.w.pid}`);
+      assert.ok(runs.every((x) => pids.includes(x.tags[SWEEP_TAG.worker]!)), runs.map((x) => x.tags[SWEEP_TAG.worker]).join(', '));
 
       const status = ablate(['sweep', 'status', r.id, '--queue', redis.url, '--queue-name', 'real']);
       assert.equal(status.status, 0, status.stderr);
-      assert.match(status.stdout, new RegExp(`sweep ${r.id}: 1 trials · 1 finished · 0 running · 0 waiting · 0 failed`));
-      assert.match(status.stdout, /base +completed +1 /);
+      assert.match(status.stdout, new RegExp(`sweep ${r.id}: 2 trials · 2 finished · 0 running · 0 waiting · 0 failed`));
+      assert.match(status.stdout, /seed=0 +completed +1 /);
       const unknown = await queueStatus(redis.url, 'real', 'nope-123');
       assert.equal(formatStatus('nope-123', redis.url, unknown), `no trials of sweep nope-123 on the queue at ${redis.url}`);
     } finally {
-      worker.kill('SIGTERM');
-      await exited;
+      for (const w of workers) w.w.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.exited));
       await redis.down();
     }
   });

@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_QUEUE, pingRedis, shownUrl } from '../sweep/queue.js';
 import { QueueWorker, writableDir } from '../sweep/queue-worker.js';
 import { storeRoot } from '../sweep/records.js';
+import { type MlflowClient, MlflowError, RemoteUnavailableError } from '../track/rest-client.js';
+import { remoteClient } from '../track/tracker.js';
 import { EXIT, parseVerbArgs, UsageError } from './args.js';
 
 const HELP = `Usage: ablate worker --queue redis://host:6379/0 [options]
@@ -18,7 +20,9 @@ Options:
   --queue-name NAME    queue name (default ${DEFAULT_QUEUE}; the sweep's launcher.queue)
   --concurrency N      trials at once on this worker (default 1)
   --cache DIR          cache folder to check at start (default .cache/ablate, the spec default)
-  --store URI          tracking store to check at start (default MLFLOW_TRACKING_URI or runs/)
+  --store URI          tracking store to check at start (default MLFLOW_TRACKING_URI or runs/);
+                       for a server: that it answers with this machine's credentials, and
+                       that its local mirror (ABLATE_MIRROR, else runs/) is writable
   --lease-seconds S    a job's lease, renewed every S/2 while its trial runs; a dead worker's
                        trials move to another worker after about 2×S (default 30)
 SIGTERM (or Ctrl-C): running trials checkpoint, end their runs and go back to the queue; again: kill.
@@ -72,23 +76,38 @@ function positiveInt(v: string | undefined, flag: string, dflt: number): number 
   return n;
 }
 
-/** Each thing this worker needs and cannot reach, as a line naming it. */
-export async function startupProblems(url: string, cacheDir: string, storeUri: string | undefined): Promise<string[]> {
+/**
+ * Each thing this worker needs and cannot reach, as a line naming it: Redis, the cache folder, the
+ * tracking store (a folder that must be writable, or an MLflow server that must answer its API with
+ * this machine's credentials, and the local folder that mirrors it).
+ */
+export async function startupProblems(url: string, cacheDir: string, storeUri: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
   const problems: string[] = [];
   const redis = await pingRedis(url);
   if (redis) problems.push(`redis ${shownUrl(url)} unreachable: ${redis}`);
   const cache = writableDir(cacheDir);
   if (cache) problems.push(`cache folder ${cacheDir} not writable: ${cache}`);
-  if (storeUri && /^https?:\/\//.test(storeUri)) {
-    try {
-      await fetch(storeUri, { signal: AbortSignal.timeout(3000) });
-    } catch (e) {
-      problems.push(`tracking server ${storeUri} unreachable: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
-    }
-  } else {
-    const root = storeRoot(storeUri);
-    const store = writableDir(root);
-    if (store) problems.push(`tracking store ${root} not writable: ${store}`);
+  const server = remoteClient(storeUri, env, { retry: { attempts: 1 } });
+  if (server) {
+    const p = await serverProblem(server);
+    if (p) problems.push(`tracking server ${server.displayUri} ${p}`);
   }
+  const root = storeRoot(storeUri, env);
+  const store = writableDir(root);
+  if (store) problems.push(`${server ? 'local mirror of the tracking server' : 'tracking store'} ${root} not writable: ${store}`);
   return problems;
+}
+
+/** Why the server cannot be used from here, or undefined: one API call a worker's reads make. */
+async function serverProblem(client: MlflowClient): Promise<string | undefined> {
+  try {
+    await client.withTimeout(3000).getExperimentByName('Default');
+    return undefined;
+  } catch (e) {
+    if (e instanceof MlflowError) {
+      if (e.httpStatus === 401 || e.httpStatus === 403) return `refuses this worker's credentials (${e.httpStatus} ${e.errorCode}; MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD)`;
+      return `does not answer as an MLflow server: ${e.message}`;
+    }
+    return `unreachable: ${e instanceof RemoteUnavailableError ? (/\(([^()]*)\)$/.exec(e.message)?.[1] ?? e.message) : String(e)}`;
+  }
 }

@@ -1,12 +1,11 @@
 // `ablate sweep --dry-run`: the trial table and, per trial, which stages it will compute and
 // which it will reuse (from the cache, or from an earlier trial of this sweep computing the same
 // key), without launching anything or writing to the store.
-import { existsSync } from 'node:fs';
 import { cacheStatus } from '../pipeline/plan.js';
 import { type BuiltSweep, planTrials } from './build.js';
-import { readSweepRuns, storeRoot } from './records.js';
+import { storeRoot, sweepRemote, trackedSweepRuns } from './records.js';
 import { decide } from './resume.js';
-import { toPrior } from './run.js';
+import { toPrior, trialExperiments } from './run.js';
 
 export interface DryRunRow {
   index: number;
@@ -22,7 +21,8 @@ export interface DryRunRow {
 export async function dryRun(sweep: BuiltSweep): Promise<{ rows: DryRunRow[]; kinds: string[]; store: string }> {
   const first = sweep.trials[0]!.spec;
   const root = storeRoot(first.track.uri);
-  const prior = existsSync(root) ? toPrior(readSweepRuns(root, sweep.id), sweep.sweep.metric) : [];
+  const runs = await trackedSweepRuns(root, sweepRemote(first.track.uri), sweep.id, { experiments: trialExperiments(sweep), log: (m) => process.stderr.write(`ablate: ${m}\n`) });
+  const prior = toPrior(runs, sweep.sweep.metric);
   const computedBy = new Map<string, number>();
   const kinds: string[] = [];
   const rows: DryRunRow[] = [];

@@ -10,14 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { RunEvent } from '../pipeline/events.js';
-import { type ProcessInfo, RunFolder } from '../track/file-store.js';
-import { closeDeadRun } from '../track/recovery.js';
+import { localStoreRoot } from '../track/tracker.js';
 import { TAG } from '../track/tags.js';
 import { CORES_ENV, coresForRun, coresPerJob } from '../train/parallel/cores.js';
 import type { RunRecord } from '../track/types.js';
 import { ProcessPool, type TrialCommand, type TrialOutcome } from './pool.js';
 import { CANCEL_KEY, CANCELLED, DEFAULT_QUEUE, redisConnection, shownUrl, type TrialJobData, type TrialProgress, type TrialReturn } from './queue.js';
-import { SWEEP_TAG, SweepRecords, sweepRemote } from './records.js';
+import { runWriter, SWEEP_TAG, SweepRecords, sweepRemote } from './records.js';
 import { decide, type TrialKeys } from './resume.js';
 import { resolve as resolvePath } from 'node:path';
 import { summariseParts } from '../pipeline/keys.js';
@@ -72,11 +71,20 @@ export function trialCommand(d: TrialJobData): TrialCommand {
 export function jobPathProblem(d: TrialJobData): string | undefined {
   if (!existsSync(d.cwd)) return `the sweep's folder ${d.cwd} does not exist on ${hostname()} (workers need the same paths as the controller)`;
   if (!existsSync(d.file)) return `the spec ${d.file} does not exist on ${hostname()}`;
-  for (const [what, dir] of [['tracking store', d.store.root], ['cache folder', d.cacheDir]] as const) {
+  for (const [what, dir] of [[d.store.uri ? 'local mirror of the tracking server' : 'tracking store', jobStoreRoot(d)], ['cache folder', d.cacheDir]] as const) {
     const p = writableDir(dir, d.cwd);
     if (p) return `${what} ${dir}: ${p} on ${hostname()}`;
   }
   return undefined;
+}
+
+/**
+ * The local store this worker's run of the job writes first: the sweep's runs/ folder (shared by
+ * the machines) or, with an MLflow server, this machine's mirror of it (ABLATE_MIRROR, else runs/
+ * in the sweep's folder), the one the child `ablate run` writes.
+ */
+export function jobStoreRoot(d: TrialJobData, env: NodeJS.ProcessEnv = process.env): string {
+  return d.store.uri ? localStoreRoot(d.store.uri, d.cwd, env) : d.store.root;
 }
 
 /** Whether a folder can be created and written (relative paths from `cwd`), as a message when not. */
@@ -89,13 +97,6 @@ export function writableDir(dir: string, cwd = process.cwd()): string | undefine
   } catch (e) {
     return (e as NodeJS.ErrnoException).code ?? String(e);
   }
-}
-
-/** A run still RUNNING that was written on another machine (whose process this one cannot see). */
-function runningElsewhere(r: RunRecord): ProcessInfo | undefined {
-  if (r.info.status !== 'RUNNING') return undefined;
-  const p = RunFolder.open(r.dir)?.processInfo();
-  return p && p.host !== hostname() ? p : undefined;
 }
 
 export class QueueWorker {
@@ -154,29 +155,40 @@ export class QueueWorker {
     if (await this.conn.get(CANCEL_KEY(d.sweepId))) throw new UnrecoverableError(CANCELLED);
     const problem = jobPathProblem(d);
     if (problem) throw new Error(problem);
-    const records = new SweepRecords(d.store.root, d.store.experiment, sweepRemote(d.store.uri));
+    const root = jobStoreRoot(d);
+    const records = new SweepRecords(root, d.store.experiment, sweepRemote(d.store.uri));
     // A run RUNNING on another machine cannot be asked whether it lives. Its worker stops it once
     // that worker's lease lapses (watchLease below), so it is waited for a lease and the child's
     // grace at most; still RUNNING after that, its machine is gone and the run is closed here.
+    // With an MLflow server the runs of the other machines are read from the server (this
+    // machine's runs/ has only its own), their writers from the runs' ablate.process tags.
     const waitElsewhereUntil = Date.now() + 2 * this.leaseMs + this.graceMs;
-    const live = (r: RunRecord) => (runningElsewhere(r) ? Date.now() < waitElsewhereUntil : records.isLive(r));
-    const trialRuns = () => records.trialRuns(d.sweepId).filter((r) => r.tags[SWEEP_TAG.role] !== 'parent');
-    const prior = () => toPrior(trialRuns(), d.metric, live);
+    const elsewhere = (r: RunRecord) => r.info.status === 'RUNNING' && runWriter(r)?.host !== hostname();
+    const live = (r: RunRecord) => (elsewhere(r) ? Date.now() < waitElsewhereUntil : records.isLive(r));
+    const trialRuns = () => records.trialRuns(d.sweepId, { hash: d.hash, log });
+    let runs = await trialRuns();
     // A second delivery of a trial (a lease lost while its child ran on) waits for that child and
     // takes its result instead of running the trial a second time.
     const keys = await trialKeys(d);
-    let decision = decide(keys, prior());
+    let decision = decide(keys, toPrior(runs, d.metric, live));
     if (decision.action === 'wait') log(`trial ${d.name} of ${d.sweepId}: its run ${decision.prior?.runId} is still running; waiting for it`);
     while (decision.action === 'wait') {
       await sleep(1000);
-      decision = decide(keys, prior());
+      runs = await trialRuns();
+      decision = decide(keys, toPrior(runs, d.metric, live));
     }
-    for (const r of trialRuns()) {
-      const p = runningElsewhere(r);
-      const folder = p && r.tags[TAG.specHash] === d.hash ? RunFolder.open(r.dir) : undefined;
-      if (!p || !folder) continue;
-      closeDeadRun(folder, `process ${p.pid} on ${p.host} died without ending the run (its worker lost the trial's lease; ${this.id} took the trial over)`);
-      log(`trial ${d.name} of ${d.sweepId}: closed its run ${r.info.runId}, left RUNNING on ${p.host}, which no longer holds the trial`);
+    // Whatever of this trial is still RUNNING now has no live writer (this host's dead ones in the
+    // local store were closed by trialRuns): closed, so that no run stays RUNNING forever.
+    for (const r of runs) {
+      if (r.info.status !== 'RUNNING' || live(r)) continue;
+      const p = runWriter(r);
+      const why = !p
+        ? `its writer is unknown and it is still RUNNING after ${this.id} waited a lease for it`
+        : p.host !== hostname()
+          ? `process ${p.pid} on ${p.host} died without ending the run (its worker lost the trial's lease; ${this.id} took the trial over)`
+          : `process ${p.pid} on ${p.host} died without ending the run`;
+      await records.closeDead(r, why, log);
+      log(`trial ${d.name} of ${d.sweepId}: closed its run ${r.info.runId}, left RUNNING${p ? ` on ${p.host}` : ''}, which no longer holds the trial`);
     }
     if (decision.action === 'skip') {
       const now = Date.now();

@@ -2,16 +2,18 @@
 // records the sweep itself writes when a trial could not (a child that died before or without
 // ending its run). Everything else about a run is written by the child, as for any `ablate run`.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FileStore, PROCESS_FILE, RunFolder, currentProcess, isAlive } from '../track/file-store.js';
+import { FileStore, PROCESS_FILE, type ProcessInfo, RunFolder, currentProcess, isAlive } from '../track/file-store.js';
 import { writeFileAtomic } from '../track/fs-util.js';
-import { safeKey } from '../track/keys.js';
+import { LIMITS, safeKey } from '../track/keys.js';
 import { formatLine } from '../track/metric-line.js';
 import { readRun } from '../track/reader.js';
 import { localStoreRoot, remoteClient } from '../track/tracker.js';
 import { closeDeadRun, recoverDeadRuns } from '../track/recovery.js';
 import type { MlflowClient } from '../track/rest-client.js';
-import { remoteRunIdResolver, syncRun } from '../track/sync.js';
+import { readRemoteRun, searchRemoteRuns } from '../track/remote-reader.js';
+import { loadSyncState, remoteRunIdResolver, syncRun } from '../track/sync.js';
 import { TAG, currentUser, systemTags } from '../track/tags.js';
 import { type Log, RUN_STATUS, type RunRecord } from '../track/types.js';
 import type { EndStatus } from './pool.js';
@@ -56,6 +58,51 @@ export function sweepRemote(uri: string | undefined, env: NodeJS.ProcessEnv = pr
   return remoteClient(uri, env, { retry: { attempts: 3 } });
 }
 
+/** Which runs of a sweep to read, and from where. */
+export interface SweepRunsQuery {
+  /** The experiments the sweep's trials track into (a server is searched by experiment). */
+  experiments: readonly string[];
+  /** Only the runs of this trial (its resolved-spec hash). */
+  hash?: string;
+  /** Where a server that cannot be read is said. */
+  log?: Log;
+}
+
+/**
+ * Every run (parent included) of a sweep in the tracking store its trials write to: the local
+ * store, and with an MLflow server also the server's runs that this store has no copy of (runs of
+ * other machines, which share only the server). Resume decisions, the controller's and each
+ * worker's, read this. A server that cannot be read is said, and the local store alone decides:
+ * at worst a trial runs again (its stages come from the cache), it is never taken as done on a
+ * guess. Reads only, so --dry-run may use it.
+ */
+export async function trackedSweepRuns(root: string, remote: MlflowClient | undefined, sweepId: string, q: SweepRunsQuery): Promise<RunRecord[]> {
+  const local = readSweepRuns(root, sweepId).filter((r) => q.hash === undefined || r.tags[TAG.specHash] === q.hash);
+  if (!remote) return local;
+  let far: RunRecord[];
+  try {
+    far = await searchRemoteRuns(remote, q.experiments, { [TAG.sweepId]: sweepId, ...(q.hash !== undefined ? { [TAG.specHash]: q.hash } : {}) });
+  } catch (e) {
+    q.log?.(`mlflow: ${e instanceof Error ? e.message : String(e)}; deciding from the runs in ${root} only`);
+    return local;
+  }
+  // A run of this store is on the server under its own id, or under the id its upload got when
+  // the server was down at its start.
+  const known = new Set(local.flatMap((r) => [r.info.runId, loadSyncState(r.dir, remote.displayUri).runId ?? '']));
+  return [...local, ...far.filter((r) => !known.has(r.info.runId))].sort((a, b) => a.info.startTime - b.info.startTime);
+}
+
+/** The process that writes (or wrote) a run: its process.json, or for a server's run its tag. */
+export function runWriter(r: RunRecord): ProcessInfo | undefined {
+  if (!r.remote) return RunFolder.open(r.dir)?.processInfo();
+  try {
+    const p = JSON.parse(r.tags[TAG.process] ?? '') as ProcessInfo;
+    return typeof p.pid === 'number' && typeof p.host === 'string' ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class SweepRecords {
   readonly store: FileStore;
   readonly experimentId: string;
@@ -63,7 +110,7 @@ export class SweepRecords {
 
   constructor(
     readonly root: string,
-    experimentName: string,
+    private readonly experimentName: string,
     private readonly remote?: MlflowClient,
   ) {
     this.store = new FileStore(root);
@@ -89,21 +136,48 @@ export class SweepRecords {
     }
   }
 
-  /** Runs of the experiment with this sweep id (parent excluded), after closing dead ones. */
-  trialRuns(sweepId: string): RunRecord[] {
+  /**
+   * The trial runs of a sweep (parent excluded) in the store its trials write to (see
+   * trackedSweepRuns), after closing this host's dead ones in the local store.
+   */
+  async trialRuns(sweepId: string, q: Partial<SweepRunsQuery> = {}): Promise<RunRecord[]> {
     recoverDeadRuns(this.root);
-    return this.sweepRuns(sweepId).filter((r) => r.tags[SWEEP_TAG.role] !== 'parent');
+    const runs = await trackedSweepRuns(this.root, this.remote, sweepId, { ...q, experiments: q.experiments ?? [this.experimentName] });
+    return runs.filter((r) => r.tags[SWEEP_TAG.role] !== 'parent');
   }
 
   sweepRuns(sweepId: string): RunRecord[] {
     return readSweepRuns(this.root, sweepId);
   }
 
-  /** Whether the process that writes a RUNNING run still lives (an earlier sweep's orphan). */
+  /**
+   * Whether a RUNNING run is written by a live process of this host (an earlier sweep's orphan, a
+   * trial another worker here runs). A writer on another host cannot be asked: false.
+   */
   isLive(r: RunRecord): boolean {
-    const f = RunFolder.open(r.dir);
-    const p = f?.processInfo();
-    return r.info.status === 'RUNNING' && p !== undefined && isAlive(p);
+    const p = runWriter(r);
+    return r.info.status === 'RUNNING' && p !== undefined && p.host === hostname() && isAlive(p);
+  }
+
+  /**
+   * Closes a RUNNING run whose process is dead or gone, FAILED with `reason`, where it is recorded:
+   * in the local store (and uploaded), or on the server for a server's run of another machine.
+   */
+  async closeDead(r: RunRecord, reason: string, log: Log): Promise<void> {
+    if (!r.remote) {
+      const folder = RunFolder.open(r.dir);
+      if (!folder) return;
+      closeDeadRun(folder, reason);
+      await this.upload(folder, log);
+      return;
+    }
+    if (!this.remote) return;
+    try {
+      await this.remote.setTag(r.info.runId, TAG.error, reason.slice(0, LIMITS.tagValue));
+      await this.remote.updateRun(r.info.runId, 'FAILED', Date.now());
+    } catch (e) {
+      log(`mlflow: ${e instanceof Error ? e.message : String(e)}; run ${r.info.runId} stays RUNNING on ${this.remote.displayUri}`);
+    }
   }
 
   /** The sweep's parent run: reopened when the sweep resumes, created otherwise. */
@@ -141,9 +215,16 @@ export class SweepRecords {
     return dir ? RunFolder.open(dir) : undefined;
   }
 
-  finalMetric(runId: string, metric: string): number | undefined {
+  /** The run's last value of `metric`: from the local store, else from the server (another machine's run). */
+  async finalMetric(runId: string, metric: string): Promise<number | undefined> {
     const dir = this.store.findRun(runId);
-    return dir ? readRun(dir, { history: false })?.metrics[metric] : undefined;
+    if (dir) return readRun(dir, { history: false })?.metrics[metric];
+    if (!this.remote) return undefined;
+    try {
+      return (await readRemoteRun(this.remote, runId))?.metrics[metric];
+    } catch {
+      return undefined; // the events' last value stands
+    }
   }
 
   writeArtifact(run: RunFolder, name: string, content: string): void {

@@ -139,8 +139,14 @@ export function sweepManifest(sweep: BuiltSweep): unknown {
   };
 }
 
-export function priorRuns(records: SweepRecords, sweepId: string, metric: string): PriorRun[] {
-  return toPrior(records.trialRuns(sweepId), metric, (r) => records.isLive(r));
+export async function priorRuns(records: SweepRecords, sweep: BuiltSweep, log: (m: string) => void): Promise<PriorRun[]> {
+  const runs = await records.trialRuns(sweep.id, { experiments: trialExperiments(sweep), log });
+  return toPrior(runs, sweep.sweep.metric, (r) => records.isLive(r));
+}
+
+/** The experiments a sweep's trials track into (an axis may set track.experiment). */
+export function trialExperiments(sweep: BuiltSweep): string[] {
+  return [...new Set(sweep.trials.map((t) => t.spec.track.experiment ?? t.spec.name))];
 }
 
 export function toPrior(runs: RunRecord[], metric: string, live: (r: RunRecord) => boolean = () => false): PriorRun[] {
@@ -198,13 +204,13 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
   try {
     // Trials still running from an earlier sweep process (killed -9, children orphaned) are
     // waited for rather than launched twice.
-    let prior = priorRuns(records, sweep.id, sweep.sweep.metric);
+    let prior = await priorRuns(records, sweep, log);
     const waitsForOrphans = opts.launcher?.waitsForOrphans ?? true;
     if (waitsForOrphans && prior.some((p) => p.live)) {
       out.write(`waiting for ${prior.filter((p) => p.live).length} trial(s) still running from an earlier sweep process…\n`);
       while (prior.some((p) => p.live)) {
         await sleep(1000);
-        prior = priorRuns(records, sweep.id, sweep.sweep.metric);
+        prior = await priorRuns(records, sweep, log);
       }
     }
     const parent = records.openParent({
@@ -299,7 +305,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
         }
         Object.assign(r, settle(outcome), runId ? { runId } : {});
         // The main metric as the store has it at the end (events may not carry every metric).
-        const final = runId ? records.finalMetric(runId, sweep.sweep.metric) : undefined;
+        const final = runId ? await records.finalMetric(runId, sweep.sweep.metric) : undefined;
         if (final !== undefined) {
           r.metric = final;
           v.metric = final;

@@ -39,6 +39,12 @@ export interface RemoteRunInfo {
   status?: string;
 }
 
+/** A run as runs/get and runs/search return it (data.metrics: the latest value of each metric). */
+export interface RemoteRun {
+  info: RemoteRunInfo & { run_name?: string; start_time?: number | string; end_time?: number | string | null; lifecycle_stage?: string; user_id?: string };
+  data?: { metrics?: { key: string; value: number | string; timestamp?: number | string; step?: number | string }[]; params?: KeyValue[]; tags?: KeyValue[] };
+}
+
 export interface BatchMetric {
   key: string;
   value: number;
@@ -120,6 +126,13 @@ export class MlflowClient {
     return c;
   }
 
+  /** Same server and credentials, another time limit per request (start-up checks: a few seconds). */
+  withTimeout(timeoutMs: number): MlflowClient {
+    const c = Object.create(MlflowClient.prototype) as MlflowClient;
+    Object.assign(c, this, { timeoutMs });
+    return c;
+  }
+
   async getExperimentByName(name: string): Promise<RemoteExperiment | undefined> {
     try {
       const r = await this.call<{ experiment: RemoteExperiment }>('GET', `experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`);
@@ -159,6 +172,27 @@ export class MlflowClient {
     });
     const info = r.run.info;
     return { ...info, run_id: info.run_id ?? (info as unknown as { run_uuid: string }).run_uuid };
+  }
+
+  /** One page of runs/search; `filter` in MLflow's search syntax (tags.\`key\` = 'value' AND …). */
+  async searchRuns(opts: { experimentIds: string[]; filter?: string; maxResults?: number; pageToken?: string }): Promise<{ runs: RemoteRun[]; nextPageToken?: string }> {
+    const r = await this.call<{ runs?: RemoteRun[]; next_page_token?: string }>('POST', 'runs/search', {
+      experiment_ids: opts.experimentIds,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+      max_results: opts.maxResults ?? 1000,
+      ...(opts.pageToken ? { page_token: opts.pageToken } : {}),
+    });
+    return { runs: r.runs ?? [], ...(r.next_page_token ? { nextPageToken: r.next_page_token } : {}) };
+  }
+
+  async getRun(runId: string): Promise<RemoteRun | undefined> {
+    try {
+      const r = await this.call<{ run: RemoteRun }>('GET', `runs/get?run_id=${encodeURIComponent(runId)}`);
+      return r.run;
+    } catch (e) {
+      if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+      throw e;
+    }
   }
 
   async logBatch(runId: string, batch: { metrics?: BatchMetric[]; params?: KeyValue[]; tags?: KeyValue[] }): Promise<void> {

@@ -26,6 +26,12 @@ export const TAG = {
   /** Prefix: `ablate.key.<kind>` = what that key was made of (spec/code hashes, libraries, data), as JSON. */
   keyParts: 'ablate.key.',
   error: 'ablate.error',
+  /**
+   * The process writing a run tracked to a server, as JSON {pid, host, procStart}: what the local
+   * store keeps in process.json, so a reader on another machine (a queue worker sharing only the
+   * server) can tell a live run from one whose process died.
+   */
+  process: 'ablate.process',
 } as const;
 
 export interface AblateTagInput {

@@ -7,7 +7,7 @@ import { cp, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StageRun } from '../pipeline/types.js';
-import { FileStore, type RunFolder } from './file-store.js';
+import { currentProcess, FileStore, type RunFolder } from './file-store.js';
 import { LineAppender, writeFileAtomic } from './fs-util.js';
 import { LIMITS, safeKey } from './keys.js';
 import { formatLine } from './metric-line.js';
@@ -93,9 +93,18 @@ export function resolveTrackingUri(specUri: string | undefined, env: NodeJS.Proc
  */
 export function localStoreRoot(specUri: string | undefined, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
   const uri = resolveTrackingUri(specUri, env);
-  if (isRestUri(uri)) return resolve(cwd, 'runs');
+  if (isRestUri(uri)) return mirrorRoot(cwd, env);
   if (/^file:/i.test(uri)) return fileURLToPath(uri);
   return resolve(cwd, uri);
+}
+
+/**
+ * Where runs tracked to a server are mirrored: ABLATE_MIRROR, else `<cwd>/runs`. A machine that
+ * shares the project folder but should keep its mirror apart (a queue worker whose runs the
+ * others read from the server) sets it.
+ */
+export function mirrorRoot(cwd: string, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(cwd, env.ABLATE_MIRROR || 'runs');
 }
 
 /**
@@ -114,7 +123,7 @@ export function openTracker(opts: TrackerOptions): Tracker {
   let localRoot: string;
   const client = remoteClient(opts.uri, env, { retry: opts.retry, log });
   if (client) {
-    localRoot = resolve(opts.cwd, opts.localRoot ?? 'runs');
+    localRoot = opts.localRoot ? resolve(opts.cwd, opts.localRoot) : mirrorRoot(opts.cwd, env);
   } else if (/^file:/i.test(uri)) {
     localRoot = fileURLToPath(uri);
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) {
@@ -143,11 +152,20 @@ async function startRun(store: FileStore, client: MlflowClient | undefined, o: S
   const sys = systemTags({ runName, cwd: opts.cwd, source: o.source, parentRunId: o.parentRunId, env: opts.env });
   const startTime = Date.now();
   let remote: { experimentId: string; runId: string; artifactUri?: string } | undefined;
+  // On a server, who writes the run (the local store has process.json for that).
+  const writer: Record<string, string> = client ? { [TAG.process]: JSON.stringify(currentProcess()) } : {};
   if (client) {
     try {
       const c = client.withRetry({ attempts: Math.min(3, opts.retry?.attempts ?? 3) });
       const experimentId = await c.ensureExperiment(o.experiment);
-      const info = await c.createRun({ experimentId, runName, startTime, userId: sys[TAG.user]! });
+      // The run's identity tags (sweep id, spec hash, trial) and its writer from the first
+      // moment, not only from its first upload: a worker on another machine deciding this trial
+      // must find it while it runs. mlflow.parentRunId waits for the upload, which names the
+      // parent by its server id.
+      const early = Object.entries({ ...sys, ...(o.tags ?? {}), ...writer })
+        .filter(([k, v]) => k !== TAG.parentRunId && safeKey(k) === k && v.length <= LIMITS.tagValue)
+        .map(([key, value]) => ({ key, value }));
+      const info = await c.createRun({ experimentId, runName, startTime, userId: sys[TAG.user]!, tags: early });
       remote = { experimentId, runId: info.run_id, artifactUri: info.artifact_uri };
     } catch (e) {
       opts.log(`mlflow: ${describe(e)}; recording in ${store.root} only, \`ablate sync\` uploads it later`);
@@ -163,7 +181,7 @@ async function startRun(store: FileStore, client: MlflowClient | undefined, o: S
   });
   if (client && remote) saveSyncState(folder.dir, client.displayUri, { ...loadSyncState(folder.dir, client.displayUri), ...remote });
   const run = new LiveRun(folder, client, opts, store.root);
-  run.setTags({ ...sys, ...(o.tags ?? {}) });
+  run.setTags({ ...sys, ...(o.tags ?? {}), ...writer });
   if (o.params) run.logParams(o.params);
   return run;
 }

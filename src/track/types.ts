@@ -44,7 +44,10 @@ export interface RunRecord {
   metrics: Record<string, number>;
   /** Every logged point per metric, in file order (empty when read without history). */
   history: Record<string, MetricPoint[]>;
+  /** The run's folder in a local store; empty for a run read from a server (see `remote`). */
   dir: string;
+  /** Set for a run read from an MLflow server (src/track/remote-reader.ts): that server's URI. */
+  remote?: string;
 }
 
 export interface RetryOptions {
