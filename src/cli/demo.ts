@@ -20,8 +20,8 @@ const HELP = `Usage: ablate demo [field.path=value ...] [options]
 The founding question, answered on this machine: is a black border (letterbox), a center crop or
 a squish resize better for an image classifier, and what does each cost? Runs
 configs/crop-ablation.sweep.yaml (border / center / squish × seeds 0, 1, 2 on the generated
-\`shapes\` dataset; about 7 minutes on 2 cores with the wasm backend), then prints the comparison
-and writes report.html under runs/. Rerunning continues where it stopped.
+\`shapes\` dataset, each arm trained until it stops improving; about 6 minutes on 2 cores with the
+wasm backend), then prints the comparison and writes report.html under runs/. Rerunning continues where it stopped.
 
 Options:
   --jobs N     trials at once (default from cores and backend)
