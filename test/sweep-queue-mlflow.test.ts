@@ -145,6 +145,11 @@ describe('queue workers sharing only an MLflow tracking server', { skip: redisMi
       assert.ok(resumed >= 2, `resumed from step ${resumed}`);
       assert.equal(retake.tags.get(SWEEP_TAG.worker), `${hostname()}:${b.child.pid}`);
       assert.match(b.err(), /closed its run/);
+      // The MLflow UI nests every trial run of this sweep under the parent's server run, though
+      // no worker's mirror has the parent.
+      const parents = [...server.runs.values()].filter((x) => x.tags.get(TAG.sweepId) === id && x.tags.get(SWEEP_TAG.role) === 'parent');
+      assert.equal(parents.length, 1);
+      for (const x of all.filter((x) => seedOf(x) !== '0')) assert.equal(x.tags.get(TAG.parentRunId), parents[0]!.info.run_id, `seed ${seedOf(x)} ${x.info.status}`);
       // Each machine's mirror has only its own runs: nothing was read through a shared runs/.
       assert.ok(mirrorRuns(mirror.b, id).every((x) => x.tags[SWEEP_TAG.worker] === `${hostname()}:${b.child.pid}`));
     } finally {

@@ -14,6 +14,11 @@ export const DEFAULT_QUEUE = 'ablate';
 export interface LaunchContext {
   sweep: import('./build.js').BuiltSweep;
   parentRunId: string;
+  /**
+   * The parent's id on the MLflow server, once uploaded: a worker whose mirror has no copy of the
+   * parent names it so on the server (the trial's `mlflow.parentRunId`).
+   */
+  parentRemoteId?: string;
   tags: Record<string, string>;
   runName: string;
   logFile: string;

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { RunEvent } from '../pipeline/events.js';
+import { FileStore } from '../track/file-store.js';
 import { localStoreRoot } from '../track/tracker.js';
 import { TAG } from '../track/tags.js';
 import { CORES_ENV, coresForRun, coresPerJob } from '../train/parallel/cores.js';
@@ -28,12 +29,13 @@ import { loadSpec } from '../spec/load.js';
  * run counts only when it recorded these. If they cannot be computed here, none: the trial runs
  * again rather than be taken as done on a guess.
  */
-async function trialKeys(d: TrialJobData): Promise<TrialKeys> {
+async function trialKeys(d: TrialJobData, log: (m: string) => void): Promise<TrialKeys> {
   try {
     const { spec } = loadSpec(resolvePath(d.cwd, d.file), d.overrides);
     const plan = await planPipeline(spec, { cwd: d.cwd });
     return { hash: d.hash, stages: Object.fromEntries(plan.map((s) => [s.kind, s.key])), keyParts: Object.fromEntries(plan.map((s) => [s.kind, summariseParts(s.parts)])) };
-  } catch {
+  } catch (e) {
+    log(`trial ${d.name} of ${d.sweepId}: its stage keys cannot be computed here (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); it runs`);
     return { hash: d.hash, stages: {} };
   }
 }
@@ -56,11 +58,22 @@ export interface QueueWorkerOptions {
   command?: (d: TrialJobData) => TrialCommand;
 }
 
+/**
+ * The sweep's parent run as this machine's trials must name it: its id in the store they write
+ * first, or, on a machine whose mirror of a tracking server has no copy of the parent, its id on
+ * the server (so the MLflow UI nests the trial under it).
+ */
+export function jobParentRunId(d: TrialJobData): string {
+  if (!d.parentRemoteId) return d.parentRunId;
+  return new FileStore(jobStoreRoot(d)).findRun(d.parentRunId) ? d.parentRunId : d.parentRemoteId;
+}
+
 export function trialCommand(d: TrialJobData): TrialCommand {
-  const tagArgs = Object.entries(d.tags).flatMap(([k, v]) => ['--tag', `${k}=${v}`]);
+  const parent = jobParentRunId(d);
+  const tagArgs = Object.entries({ ...d.tags, ...(d.tags[TAG.parentRunId] ? { [TAG.parentRunId]: parent } : {}) }).flatMap(([k, v]) => ['--tag', `${k}=${v}`]);
   return {
     command: process.execPath,
-    args: [BIN, 'run', d.file, ...d.overrides, '--sweep-id', d.sweepId, '--parent-run', d.parentRunId, '--run-name', d.runName, ...tagArgs, '--events'],
+    args: [BIN, 'run', d.file, ...d.overrides, '--sweep-id', d.sweepId, '--parent-run', parent, '--run-name', d.runName, ...tagArgs, '--events'],
     cwd: d.cwd,
     ...(d.store.uri ? { env: { ...process.env, MLFLOW_TRACKING_URI: d.store.uri } } : {}),
     logFile: d.logFile,
@@ -169,9 +182,11 @@ export class QueueWorker {
     let runs = await trialRuns();
     // A second delivery of a trial (a lease lost while its child ran on) waits for that child and
     // takes its result instead of running the trial a second time.
-    const keys = await trialKeys(d);
+    const keys = await trialKeys(d, log);
     let decision = decide(keys, toPrior(runs, d.metric, live));
     if (decision.action === 'wait') log(`trial ${d.name} of ${d.sweepId}: its run ${decision.prior?.runId} is still running; waiting for it`);
+    // As the controller says it: a trial that ran before and runs again says why.
+    if (decision.reason) log(`trial ${d.name} of ${d.sweepId}: runs again: ${decision.reason}`);
     while (decision.action === 'wait') {
       await sleep(1000);
       runs = await trialRuns();
@@ -280,10 +295,10 @@ export class QueueWorker {
         status: outcome.status,
         error: [outcome.error ?? outcome.status.toLowerCase(), stoppedBy].filter(Boolean).join('; '),
         sweepId: d.sweepId,
-        parentRunId: d.parentRunId,
+        parentRunId: jobParentRunId(d),
         trialName: d.name,
         trialIndex: d.index,
-        tags: { ...run.tags, [TAG.specHash]: d.hash },
+        tags: { ...run.tags, ...(d.tags[TAG.parentRunId] ? { [TAG.parentRunId]: jobParentRunId(d) } : {}), [TAG.specHash]: d.hash },
         startTime: childStart,
       });
     }

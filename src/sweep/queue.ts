@@ -26,6 +26,8 @@ export interface TrialJobData {
   /** The folder the sweep was started in: relative paths of the spec resolve from it. */
   cwd: string;
   parentRunId: string;
+  /** The parent's server id (see LaunchContext.parentRemoteId). */
+  parentRemoteId?: string;
   runName: string;
   tags: Record<string, string>;
   store: { root: string; uri?: string; experiment: string };
@@ -248,6 +250,7 @@ function jobData(it: LaunchItem): TrialJobData {
     overrides: it.trial.overrides.map((o) => o.text),
     cwd: process.cwd(),
     parentRunId: it.ctx.parentRunId,
+    ...(it.ctx.parentRemoteId ? { parentRemoteId: it.ctx.parentRemoteId } : {}),
     runName: it.ctx.runName,
     tags: it.ctx.tags,
     // The controller's tracking server goes with the job, so every worker's trial records where the

@@ -210,6 +210,11 @@ export class SweepRecords {
     return run;
   }
 
+  /** A run's id on the server, once it has been uploaded there. */
+  remoteRunId(run: RunFolder): string | undefined {
+    return this.remote ? loadSyncState(run.dir, this.remote.displayUri).runId : undefined;
+  }
+
   runFolder(runId: string): RunFolder | undefined {
     const dir = this.store.findRun(runId);
     return dir ? RunFolder.open(dir) : undefined;

@@ -227,6 +227,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
     records.writeArtifact(parent, 'sweep.json', `${JSON.stringify(sweepManifest(sweep), null, 1)}\n`);
     records.writeArtifact(parent, 'base.spec.yaml', stringify(sweep.base.spec));
     await records.upload(parent, log, 'sweep parent run');
+    const parentRemoteId = records.remoteRunId(parent);
 
     const planned = await planTrials(sweep.trials);
     const results: TrialResult[] = sweep.trials.map((t) => {
@@ -335,6 +336,7 @@ export async function runSweep(sweep: BuiltSweep, opts: SweepRunOptions = {}): P
           ctx: {
             sweep,
             parentRunId,
+            ...(parentRemoteId ? { parentRemoteId } : {}),
             tags: { ...trialTags(sweep, t), [TAG.parentRunId]: parentRunId },
             runName: `${sweep.name} ${t.name}`,
             logFile: trialLogFile(sweepDir, t.index),
